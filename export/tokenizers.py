@@ -1,0 +1,314 @@
+"""Tokenizers shared by training and the runtime: sentencepiece subwords, characters, words.
+
+Every tokenizer uses the same four special ids, so models, search and bundles never need to ask:
+``PAD_ID = 0``, ``UNK_ID = 1``, ``BOS_ID = 2``, ``EOS_ID = 3``. Real tokens start at 4 for the
+character and word vocabularies; sentencepiece models are trained with the same reserved ids.
+
+A tokenizer is described in ``model.json`` by a small spec (``{"kind": "char", "file":
+"vocab.json"}``) and loaded with :func:`load_tokenizer`. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
+UNKNOWN_TEXT = "\u2047"  # what an <unk> id decodes to (sentencepiece uses the same mark)
+
+_WORD_PATTERN = re.compile(r"\n|[^\s]+")
+
+
+class Tokenizer:
+    """Maps text to ids and back. Subclasses set ``kind`` and implement the four methods."""
+
+    kind = "abstract"
+    pad_id, unk_id, bos_id, eos_id = PAD_ID, UNK_ID, BOS_ID, EOS_ID
+
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    def encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def decode(self, ids: Iterable[int]) -> str:
+        raise NotImplementedError
+
+    def save(self, directory: str, name: str) -> dict:
+        """Write the tokenizer's files into ``directory``; return the spec for ``model.json``."""
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        """Everything needed to rebuild the tokenizer, for checkpoints (see ``from_state``)."""
+        raise NotImplementedError
+
+    def id_to_piece(self, token_id: int) -> str:
+        raise NotImplementedError
+
+    def unknown_pieces(self, text: str) -> list[str]:
+        """The parts of ``text`` this vocabulary cannot represent (they would become <unk>)."""
+        raise NotImplementedError
+
+
+class _ListVocabulary(Tokenizer):
+    """A vocabulary stored as a list of token strings, specials first."""
+
+    def __init__(self, tokens: Sequence[str]):
+        tokens = list(tokens)
+        if tuple(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+            tokens = list(SPECIAL_TOKENS) + [t for t in tokens if t not in SPECIAL_TOKENS]
+        self.tokens = tokens
+        self.index = {t: i for i, t in enumerate(tokens)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def id_to_piece(self, token_id: int) -> str:
+        return self.tokens[token_id]
+
+    def save(self, directory: str, name: str) -> dict:
+        filename = f"{name}.vocab.json"
+        with open(os.path.join(directory, filename), "w", encoding="utf-8") as f:
+            json.dump({"kind": self.kind, "tokens": self.tokens}, f, ensure_ascii=False)
+        return {"kind": self.kind, "file": filename}
+
+    def state(self) -> dict:
+        return {"kind": self.kind, "tokens": self.tokens}
+
+    @classmethod
+    def load_file(cls, path: str):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("kind") != cls.kind:
+            raise ValueError(f"{path}: holds a {data.get('kind')!r} vocabulary, not {cls.kind!r}")
+        return cls(data["tokens"])
+
+    def _split(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def encode(self, text: str) -> list[int]:
+        index = self.index
+        return [index.get(t, UNK_ID) for t in self._split(text)]
+
+    def unknown_pieces(self, text: str) -> list[str]:
+        return sorted({t for t in self._split(text) if t not in self.index})
+
+    @classmethod
+    def _from_counts(cls, counts: collections.Counter, min_count: int, max_size: int | None):
+        ranked = sorted(
+            (t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t)
+        )
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - len(SPECIAL_TOKENS))]
+        return cls(list(SPECIAL_TOKENS) + ranked)
+
+
+class CharTokenizer(_ListVocabulary):
+    """One id per character; characters not in the vocabulary become <unk>."""
+
+    kind = "char"
+
+    def _split(self, text: str) -> list[str]:
+        return list(text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == UNK_ID:
+                out.append(UNKNOWN_TEXT)
+            elif i >= len(SPECIAL_TOKENS):
+                out.append(self.tokens[i])
+        return "".join(out)
+
+    @classmethod
+    def build(cls, text: str, min_count: int = 1, max_size: int | None = None) -> CharTokenizer:
+        """Vocabulary of the characters of ``text`` seen at least ``min_count`` times."""
+        return cls._from_counts(collections.Counter(text), min_count, max_size)
+
+
+class WordTokenizer(_ListVocabulary):
+    """Whitespace-separated words; a line break is a token of its own, so text keeps its lines."""
+
+    kind = "word"
+
+    def _split(self, text: str) -> list[str]:
+        return _WORD_PATTERN.findall(text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        out: list[str] = []
+        for i in ids:
+            i = int(i)
+            if i == UNK_ID:
+                word = UNKNOWN_TEXT
+            elif i >= len(SPECIAL_TOKENS):
+                word = self.tokens[i]
+            else:
+                continue
+            if word != "\n" and out and out[-1] != "\n":
+                out.append(" ")
+            out.append(word)
+        return "".join(out)
+
+    @classmethod
+    def build(cls, text: str, min_count: int = 2, max_size: int | None = None) -> WordTokenizer:
+        """Vocabulary of the words seen at least ``min_count`` times, most frequent first."""
+        return cls._from_counts(collections.Counter(_WORD_PATTERN.findall(text)), min_count, max_size)
+
+
+class SentencePieceTokenizer(Tokenizer):
+    """A sentencepiece model. With ``line_breaks`` a line break is encoded as its own id (the
+    piece ``<nl>``), which language models need; translation encodes single lines without it."""
+
+    kind = "sentencepiece"
+    NEWLINE_PIECE = "<nl>"
+
+    def __init__(self, model_proto: bytes, origin: str = "sentencepiece model"):
+        import sentencepiece as spm
+
+        self.model_proto = model_proto
+        try:
+            self.processor = spm.SentencePieceProcessor(model_proto=model_proto)
+        except (OSError, RuntimeError) as error:
+            raise ValueError(f"{origin}: not a readable sentencepiece model ({error})") from None
+        ids = (
+            self.processor.pad_id(),
+            self.processor.unk_id(),
+            self.processor.bos_id(),
+            self.processor.eos_id(),
+        )
+        if ids != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
+            raise ValueError(
+                f"{origin}: special ids (pad, unk, bos, eos) are {ids}, expected "
+                f"{(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}; train it with SentencePieceTokenizer.train"
+            )
+        newline = self.processor.piece_to_id(self.NEWLINE_PIECE)
+        self.newline_id = newline if newline != UNK_ID else None
+
+    @classmethod
+    def from_file(cls, path: str) -> SentencePieceTokenizer:
+        try:
+            with open(path, "rb") as f:
+                return cls(f.read(), origin=path)
+        except OSError as error:
+            raise ValueError(f"{path}: cannot read sentencepiece model ({error.strerror})") from None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.processor.get_piece_size()
+
+    def id_to_piece(self, token_id: int) -> str:
+        return self.processor.id_to_piece(int(token_id))
+
+    def encode(self, text: str) -> list[int]:
+        if self.newline_id is None or "\n" not in text:
+            return self.processor.encode(text)
+        ids: list[int] = []
+        lines = text.split("\n")
+        for k, line in enumerate(lines):
+            if line:
+                ids.extend(self.processor.encode(line))
+            if k < len(lines) - 1:
+                ids.append(self.newline_id)
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        ids = [int(i) for i in ids if int(i) not in (PAD_ID, BOS_ID, EOS_ID)]
+        if self.newline_id is None:
+            return self.processor.decode(ids)
+        lines, current = [], []
+        for i in ids:
+            if i == self.newline_id:
+                lines.append(current)
+                current = []
+            else:
+                current.append(i)
+        lines.append(current)
+        return "\n".join(self.processor.decode(line) for line in lines)
+
+    def unknown_pieces(self, text: str) -> list[str]:
+        unknown = set()
+        for line in text.split("\n"):
+            for piece in self.processor.encode(line, out_type="immutable_proto").pieces:
+                if piece.id == UNK_ID:
+                    unknown.add(piece.surface)
+        return sorted(unknown)
+
+    def save(self, directory: str, name: str) -> dict:
+        filename = f"{name}.model"
+        with open(os.path.join(directory, filename), "wb") as f:
+            f.write(self.model_proto)
+        return {"kind": self.kind, "file": filename}
+
+    def state(self) -> dict:
+        return {"kind": self.kind, "model_proto": self.model_proto}
+
+    @classmethod
+    def train(
+        cls,
+        files: Sequence[str],
+        model_prefix: str,
+        vocab_size: int,
+        model_type: str = "unigram",
+        character_coverage: float = 1.0,
+        line_breaks: bool = False,
+        max_sentences: int = 2_000_000,
+        seed_sentencepiece_size: int = 1_000_000,
+    ) -> SentencePieceTokenizer:
+        """Train a model on ``files`` (one sentence or line per line); writes
+        ``model_prefix.model``. When the text is too small for ``vocab_size`` it retries with
+        the largest size sentencepiece accepts, rather than failing."""
+        import sentencepiece as spm
+
+        options = dict(
+            input=",".join(files),
+            model_prefix=model_prefix,
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
+            input_sentence_size=max_sentences,
+            shuffle_input_sentence=True,
+            seed_sentencepiece_size=seed_sentencepiece_size,
+            num_threads=os.cpu_count() or 1,
+            minloglevel=2,
+            hard_vocab_limit=False,
+        )
+        if line_breaks:
+            options["user_defined_symbols"] = [cls.NEWLINE_PIECE]
+        spm.SentencePieceTrainer.train(**options)
+        return cls.from_file(model_prefix + ".model")
+
+
+def load_tokenizer(spec: dict, directory: str) -> Tokenizer:
+    """Load the tokenizer a ``model.json`` spec describes, its files relative to ``directory``."""
+    kind = spec.get("kind")
+    path = os.path.join(directory, spec.get("file", ""))
+    if kind == SentencePieceTokenizer.kind:
+        return SentencePieceTokenizer.from_file(path)
+    if kind == CharTokenizer.kind:
+        return CharTokenizer.load_file(path)
+    if kind == WordTokenizer.kind:
+        return WordTokenizer.load_file(path)
+    raise ValueError(f"{directory}: unknown tokenizer kind {kind!r} (char, word, sentencepiece)")
+
+
+def tokenizer_from_state(state: dict) -> Tokenizer:
+    """Rebuild a tokenizer from :meth:`Tokenizer.state` (as stored in checkpoints)."""
+    kind = state.get("kind")
+    if kind == SentencePieceTokenizer.kind:
+        return SentencePieceTokenizer(state["model_proto"])
+    if kind == CharTokenizer.kind:
+        return CharTokenizer(state["tokens"])
+    if kind == WordTokenizer.kind:
+        return WordTokenizer(state["tokens"])
+    raise ValueError(f"unknown tokenizer kind {kind!r} (char, word, sentencepiece)")
