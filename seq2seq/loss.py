@@ -14,35 +14,63 @@ import torch.nn.functional as F
 
 
 class _FusedLinearCrossEntropy(torch.autograd.Function):
-    """Returns (smoothed loss sum, NLL sum); gradients are computed in forward, per chunk."""
+    """Returns (smoothed loss sum, NLL sum); gradients are computed in forward, per chunk.
+
+    Only two passes touch the [chunk, vocab] logits besides the matrix products: ``exp`` and a
+    row sum. Everything else is folded into small tensors: with ``p = exp(z) / s`` and the
+    smoothed target ``q = (1 - e) onehot + e / V``, the gradient ``p - q`` multiplies ``W`` and
+    ``h``; the ``1 / s`` scaling is applied to the [chunk, hidden] side, the one-hot part is a
+    row gather / index_add, and the uniform part a rank-one correction applied once.
+    Logits are exponentiated without subtracting the row maximum (they are far below the
+    float32 limit in a sane model); a chunk that overflows is redone with the shift.
+    """
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, target, smoothing: float, chunk_size: int):
-        vocab = weight.size(0)
+        vocab, size = weight.shape
         need_grad = any(ctx.needs_input_grad[:3])
+        weight_sum = weight.sum(0)  # [hidden]: sum of the logits = h . weight_sum + bias_sum
+        bias_sum = bias.sum() if bias is not None else 0.0
         loss_total = hidden.new_zeros((), dtype=torch.float32)
         nll_total = hidden.new_zeros((), dtype=torch.float32)
         if need_grad:
             grad_hidden = torch.empty_like(hidden)
-            grad_weight = torch.zeros_like(weight)
-            grad_bias = torch.zeros_like(bias) if bias is not None else None
+            # column ``size`` accumulates the bias gradient in the same matrix product
+            grad_weight_bias = weight.new_zeros(vocab, size + 1)
+
+        def logits(h):
+            return torch.addmm(bias, h, weight.t()) if bias is not None else h @ weight.t()
+
         for start in range(0, hidden.size(0), chunk_size):
             h = hidden[start : start + chunk_size]
-            t = target[start : start + chunk_size].unsqueeze(1)
-            logits = torch.addmm(bias, h, weight.t()) if bias is not None else h @ weight.t()
-            log_probs = logits.sub_(torch.logsumexp(logits, dim=1, keepdim=True))
-            nll = -log_probs.gather(1, t).sum()
-            nll_total += nll
-            loss_total += (1.0 - smoothing) * nll - smoothing * log_probs.mean(dim=1).sum()
+            t = target[start : start + chunk_size]
+            z = logits(h)  # [chunk, vocab]
+            target_logit = z.gather(1, t.unsqueeze(1)).squeeze(1)
+            total = z.exp_().sum(1)
+            shift = 0.0
+            if not (torch.isfinite(total).all() and (total > 1e-30).all()):
+                z = logits(h)
+                shift = z.amax(1)
+                total = z.sub_(shift.unsqueeze(1)).exp_().sum(1)
+            log_normalizer = total.log() + shift
+            nll = log_normalizer - target_logit
+            mean_logit = (h @ weight_sum + bias_sum) / vocab
+            nll_total += nll.sum()
+            loss_total += ((1.0 - smoothing) * nll + smoothing * (log_normalizer - mean_logit)).sum()
             if need_grad:
-                # d loss / d logits = softmax - smoothed target distribution
-                grad = log_probs.exp_().sub_(smoothing / vocab)
-                grad.scatter_add_(1, t, grad.new_full(t.shape, smoothing - 1.0))
-                torch.mm(grad, weight, out=grad_hidden[start : start + chunk_size])
-                grad_weight.addmm_(grad.t(), h)
-                if grad_bias is not None:
-                    grad_bias += grad.sum(0)
+                inverse = total.reciprocal().unsqueeze(1)  # [chunk, 1]
+                grad_h = torch.mm(z, weight).mul_(inverse)
+                grad_h.sub_(weight.index_select(0, t), alpha=1.0 - smoothing)
+                grad_h.sub_(weight_sum, alpha=smoothing / vocab)
+                grad_hidden[start : start + chunk_size] = grad_h
+                grad_weight_bias.addmm_(z.t(), torch.cat([h * inverse, inverse], 1))
+                ones = torch.ones_like(inverse)
+                grad_weight_bias.index_add_(0, t, torch.cat([h, ones], 1), alpha=smoothing - 1.0)
         if need_grad:
+            uniform = torch.cat([hidden.sum(0), hidden.new_full((1,), hidden.size(0))])
+            grad_weight_bias.sub_(uniform.unsqueeze(0), alpha=smoothing / vocab)
+            grad_weight = grad_weight_bias[:, :size].contiguous()
+            grad_bias = grad_weight_bias[:, size].contiguous() if bias is not None else None
             ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         ctx.mark_non_differentiable(nll_total)
         return loss_total, nll_total
@@ -62,7 +90,7 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
 
 def output_loss(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 target: torch.Tensor, smoothing: float = 0.0, fused: bool | None = None,
-                chunk_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+                chunk_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """Sums over tokens of the label-smoothed loss and of the plain NLL.
 
     ``hidden``: [tokens, hidden] (padding already removed); ``weight``: [vocab, hidden];

@@ -106,8 +106,8 @@ class StackedRNN(nn.Module):
 
 
 def initialize_weights(module: nn.Module, scheme: str = "xavier") -> None:
-    """Xavier-uniform input/output weights, orthogonal recurrent weights, zero biases (LSTM
-    forget-gate bias 1). ``pytorch`` keeps torch's defaults."""
+    """Xavier-uniform input and output weights, orthogonal recurrent weights, zero biases
+    (LSTM forget-gate bias 1), embeddings N(0, 1/dim). ``pytorch`` keeps torch's defaults."""
     if scheme == "pytorch":
         return
     if scheme != "xavier":
@@ -126,7 +126,11 @@ def initialize_weights(module: nn.Module, scheme: str = "xavier") -> None:
                     if gates == 4 and name.startswith("bias_ih"):
                         size = param.size(0) // 4
                         nn.init.ones_(param.data[size : 2 * size])
-        elif isinstance(sub, (nn.Linear, nn.Embedding)):
+        elif isinstance(sub, nn.Linear):
             nn.init.xavier_uniform_(sub.weight)
-            if getattr(sub, "bias", None) is not None:
+            if sub.bias is not None:
                 nn.init.zeros_(sub.bias)
+        elif isinstance(sub, nn.Embedding):
+            # Xavier over [vocab, dim] would make embeddings tiny for large vocabularies (and,
+            # tied to the output layer, logits near zero): a slow start. Scale by dim instead.
+            nn.init.normal_(sub.weight, std=sub.embedding_dim**-0.5)

@@ -1,0 +1,105 @@
+"""Training throughput (source + target tokens per second) on a real corpus.
+
+Measures the toolkit's training step (forward, backward, clipping, optimizer) through the same
+TranslationTask and Trainer code that `python -m seq2seq.train` runs, at the model size of the
+OpenNMT-py comparison in docs/BENCHMARKS.md: 2-layer bidirectional LSTM encoder, 2-layer LSTM
+decoder, 256 units, "general" attention, joint 8k sentencepiece, Adam, 2048-token batches.
+Variants run one after another in the same process, several rounds interleaved, so machine
+noise hits them alike; the table reports the median of the rounds.
+
+    python scripts/bench_train_speed.py --data ../shared/data/bible-es-en --steps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+VARIANTS = {
+    # name: config overrides
+    "toolkit default (no input feeding, tied output)": {},
+    "untied output layer": {"tie_output_embeddings": False},
+    "input feeding (as OpenNMT-py)": {"input_feeding": True},
+    "input feeding, untied": {"input_feeding": True, "tie_output_embeddings": False},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="folder with train.es/train.en")
+    parser.add_argument("--src", default="es")
+    parser.add_argument("--tgt", default="en")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per variant per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--variants", default="", help="comma-separated indices (default all)")
+    parser.add_argument("--batch-tokens", type=int, default=2048)
+    args = parser.parse_args()
+
+    import torch
+
+    from export.tokenizers import SentencePieceTokenizer
+    from seq2seq.config import TranslationConfig, update_config
+    from seq2seq.data import read_parallel
+    from seq2seq.model import build_model
+    from seq2seq.trainer import Trainer
+    from seq2seq.translation_task import TranslationTask
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    src_path = os.path.join(args.data, f"train.{args.src}")
+    tgt_path = os.path.join(args.data, f"train.{args.tgt}")
+    train_src, train_tgt = read_parallel(src_path, tgt_path)
+    workdir = tempfile.mkdtemp(prefix="bench-train-")
+    tokenizer = SentencePieceTokenizer.train([src_path, tgt_path], os.path.join(workdir, "spm"),
+                                             vocab_size=8000)
+    base = TranslationConfig(
+        train_src=src_path, train_tgt=tgt_path, vocab_size=8000, cell="lstm",
+        embedding_size=256, hidden_size=256, encoder_layers=2, decoder_layers=2,
+        bidirectional=True, attention="general", batch_tokens=args.batch_tokens, optimizer="adam",
+        progress=False,
+    )
+    chosen = list(VARIANTS.items())
+    if args.variants:
+        chosen = [chosen[int(i)] for i in args.variants.split(",")]
+    setups = []
+    for name, overrides in chosen:
+        config = update_config(base, overrides, name)
+        torch.manual_seed(1)
+        model = build_model(config, tokenizer.vocab_size, tokenizer.vocab_size)
+        task = TranslationTask(config, model, tokenizer, tokenizer, train_src, train_tgt, [], [],
+                               log=lambda *a: None)
+        trainer = Trainer(task, config, os.path.join(workdir, "run"))
+        batches = task.epoch_batches(1)
+        setups.append((name, task, trainer, batches))
+    results = {name: [] for name, *_ in setups}
+    position = 0
+    for _ in range(args.rounds):
+        for name, task, trainer, batches in setups:
+            for i in range(2):  # warm-up steps, not timed
+                trainer._train_step(batches[(position + i) % len(batches)])
+            tokens = 0
+            started = time.perf_counter()
+            for i in range(args.steps):
+                stats = trainer._train_step(batches[(position + 2 + i) % len(batches)])
+                tokens += stats["throughput_tokens"]
+            results[name].append(tokens / (time.perf_counter() - started))
+        position += args.steps + 2
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.rounds} rounds x {args.steps} steps, same batches for every variant\n")
+    print("| variant | source+target tokens/s (median) | rounds |")
+    print("|---|---:|---|")
+    for name, values in results.items():
+        shown = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"| {name} | {statistics.median(values):,.0f} | {shown} |")
+
+
+if __name__ == "__main__":
+    main()
