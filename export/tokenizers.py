@@ -233,11 +233,16 @@ class SentencePieceTokenizer(Tokenizer):
         return "\n".join(self.processor.decode(line) for line in lines)
 
     def unknown_pieces(self, text: str) -> list[str]:
+        # ids and string pieces rather than the proto output: its name changed between
+        # sentencepiece versions ("immutable_proto" is refused from 0.2.1 on). An <unk> piece's
+        # string is the text it covers.
         unknown = set()
         for line in text.split("\n"):
-            for piece in self.processor.encode(line, out_type="immutable_proto").pieces:
-                if piece.id == UNK_ID:
-                    unknown.add(piece.surface)
+            ids = self.processor.encode(line)
+            pieces = self.processor.encode(line, out_type=str)
+            for token_id, piece in zip(ids, pieces):
+                if token_id == UNK_ID and piece.replace("\u2581", " ").strip():
+                    unknown.add(piece.replace("\u2581", " ").strip())
         return sorted(unknown)
 
     def save(self, directory: str, name: str) -> dict:
@@ -261,13 +266,13 @@ class SentencePieceTokenizer(Tokenizer):
         max_sentences: int = 2_000_000,
         seed_sentencepiece_size: int = 1_000_000,
     ) -> SentencePieceTokenizer:
-        """Train a model on ``files`` (one sentence or line per line); writes
+        """Train a model on ``files`` (one sentence or line per line, plain or ``.gz``); writes
         ``model_prefix.model``. When the text is too small for ``vocab_size`` it retries with
         the largest size sentencepiece accepts, rather than failing."""
         import sentencepiece as spm
 
         options = dict(
-            input=",".join(files),
+            sentence_iterator=_iterate_lines(files),
             model_prefix=model_prefix,
             vocab_size=vocab_size,
             model_type=model_type,
@@ -287,6 +292,17 @@ class SentencePieceTokenizer(Tokenizer):
             options["user_defined_symbols"] = [cls.NEWLINE_PIECE]
         spm.SentencePieceTrainer.train(**options)
         return cls.from_file(model_prefix + ".model")
+
+
+def _iterate_lines(files: Sequence[str]):
+    """Lines of plain or gzipped UTF-8 text files, for sentencepiece training."""
+    import gzip
+
+    for path in files:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                yield line.rstrip("\r\n")
 
 
 def load_tokenizer(spec: dict, directory: str) -> Tokenizer:
