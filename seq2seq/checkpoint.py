@@ -15,11 +15,16 @@ def save_checkpoint(payload: dict, path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     temporary = path + ".tmp"
-    with open(temporary, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:  # a full disk or Ctrl-C mid-write: keep the old file, drop the half
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 def load_checkpoint(path: str, map_location="cpu") -> dict:
