@@ -137,6 +137,88 @@ def export_random_model(
     return ExportedModel(config, model, source, target, checkpoint, bundle)
 
 
+# A synthetic parallel corpus for training tests: 16 pairs of 6 to 10 invented words; the target
+# is a word-for-word rendering of the source in reverse order.
+CORPUS_SOURCE_WORDS = (
+    "kala mori tesu nabe rilo pami soka dune feli garo hina jupe kovi lume nesa poru quin "
+    "rata sevi toma"
+).split()
+CORPUS_TARGET_WORDS = (
+    "stone river cloud bread light green quick small house night field water sound black "
+    "plain sharp round sweet grass flame"
+).split()
+
+
+def synthetic_corpus(pairs: int = 16, seed: int = 0) -> tuple[list[str], list[str]]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    source, target = [], []
+    for _ in range(pairs):
+        words = rng.choice(len(CORPUS_SOURCE_WORDS), size=int(rng.integers(6, 11)))
+        source.append(" ".join(CORPUS_SOURCE_WORDS[w] for w in words))
+        target.append(" ".join(CORPUS_TARGET_WORDS[w] for w in words[::-1]))
+    return source, target
+
+
+def write_corpus(directory: Path, pairs: int = 16) -> dict:
+    """Write the synthetic corpus as train and dev files (dev = train: these tests measure
+    memorisation); return the paths."""
+    source, target = synthetic_corpus(pairs)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, lines in (("src", source), ("tgt", target)):
+        path = directory / f"train.{name}"
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        paths[name] = str(path)
+    return paths
+
+
+def train_argv(corpus: dict, out, **settings) -> list[str]:
+    """Command-line arguments for ``seq2seq.train.main``: a tiny, quick model on ``corpus``;
+    ``settings`` (config keys) override the defaults here."""
+    values = dict(
+        vocab_size=60,
+        embedding_size=32,
+        hidden_size=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        dropout=0.0,
+        embedding_dropout=0.0,
+        batch_tokens=4096,
+        label_smoothing=0.0,
+        learning_rate=0.01,
+        log_every=1,
+        eval_every=1000,
+        progress=False,
+        max_steps=10,
+    )
+    values.update(settings)
+    argv = [
+        "--train-src",
+        corpus["src"],
+        "--train-tgt",
+        corpus["tgt"],
+        "--dev-src",
+        corpus["src"],
+        "--dev-tgt",
+        corpus["tgt"],
+        "--out",
+        str(out),
+    ]
+    for key, value in values.items():
+        argv += ["--" + key.replace("_", "-"), str(value)]
+    return argv
+
+
+def read_metrics(run_dir, split: str = "train") -> list[dict]:
+    import json
+
+    with open(Path(run_dir) / "metrics.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    return [row for row in rows if row["split"] == split]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _few_threads():
     """Two CPU cores are shared with other work: one torch thread is enough for tiny models."""
