@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     args.n_best = 1
     try:
         from seq2seq.data import read_parallel
-        from seq2seq.translation_task import corpus_scores
+        from seq2seq.scoring import corpus_scores
 
         sources, references = read_parallel(args.src, args.ref)
         translator = load_translator(args)

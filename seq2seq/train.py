@@ -173,7 +173,7 @@ def report(config, run_dir: str, dev_src, dev_tgt, log) -> int:
     """Export best.pt to RUN_DIR/bundle, then score dev with the ONNX runtime."""
     from export.exporter import export_checkpoint
     from export.runtime import Translator
-    from seq2seq.translation_task import corpus_scores
+    from seq2seq.scoring import corpus_scores
 
     bundle = os.path.join(run_dir, "bundle")
     export_checkpoint(os.path.join(run_dir, "best.pt"), bundle)

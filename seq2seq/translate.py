@@ -45,11 +45,14 @@ def load_translator(args):
         from export.runtime import Translator
 
         return Translator.load(args.bundle, device=args.device, threads=args.threads)
-    from seq2seq.torch_translator import TorchTranslator
-
-    if args.threads:
+    try:
         import torch
 
+        from seq2seq.torch_translator import TorchTranslator
+    except ImportError as error:
+        raise RuntimeError(f"--checkpoint decodes with torch, which cannot be imported here "
+                           f"({error}); export a bundle and use --bundle") from None
+    if args.threads:
         torch.set_num_threads(args.threads)
     return TorchTranslator.from_checkpoint(args.checkpoint, device=args.device)
 

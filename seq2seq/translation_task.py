@@ -11,20 +11,8 @@ from export.tokenizers import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from seq2seq.data import filter_pairs, pad_batch, token_batches
 from seq2seq.loss import output_loss
 from seq2seq.model import Seq2SeqModel
+from seq2seq.scoring import corpus_scores
 from seq2seq.torch_translator import TorchTranslator
-
-
-def corpus_scores(hypotheses: list[str], references: list[str]) -> dict:
-    """sacrebleu BLEU and chrF with default settings, and their signatures."""
-    from sacrebleu.metrics import BLEU, CHRF
-
-    bleu, chrf = BLEU(), CHRF()
-    return {
-        "bleu": bleu.corpus_score(hypotheses, [references]).score,
-        "chrf": chrf.corpus_score(hypotheses, [references]).score,
-        "bleu_signature": str(bleu.get_signature()),
-        "chrf_signature": str(chrf.get_signature()),
-    }
 
 
 class TranslationTask:

@@ -13,7 +13,7 @@ from conftest import read_metrics, train_argv, write_corpus
 from export.runtime import Translator
 from seq2seq.torch_translator import TorchTranslator
 from seq2seq.train import main as train_main
-from seq2seq.translation_task import corpus_scores
+from seq2seq.scoring import corpus_scores
 
 
 @pytest.fixture(scope="module")
