@@ -1,0 +1,82 @@
+"""The configuration of a language-model run: data, vocabulary, model, batching, evaluation.
+
+Extends the training-loop settings of :class:`seq2seq.config.TrainingConfig`; filled from
+defaults < YAML < command line by the same functions as translation. The defaults train a
+character-level LSTM that learns fast on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seq2seq.config import TrainingConfig, option
+
+LEVELS = ("char", "word", "subword")
+
+
+@dataclass
+class LanguageModelConfig(TrainingConfig):
+    """Everything a language-model run needs."""
+
+    # --- training loop: values that suit language models better than the shared defaults ---
+    learning_rate: float = option(2e-3, "peak learning rate")
+    lr_patience: int = option(0, "plateau: evaluations without improvement before a decay")
+    label_smoothing: float = option(
+        0.0, "label smoothing of the loss (0 for language models: it inflates perplexity)"
+    )
+    eval_every: int = option(
+        400, "evaluate on the validation text, and save last.pt, every N updates"
+    )
+    log_every: int = option(25, "write a train line to metrics.jsonl every N updates")
+
+    # --- data ---
+    train: str = option("", "training text (UTF-8, plain or .gz)")
+    valid: str = option("", "validation text (model selection, early stopping)")
+    text: str = option(
+        "",
+        "a single text to use instead of train + valid: its last valid_fraction (whole "
+        "lines) is split off for validation",
+    )
+    valid_fraction: float = option(0.05, "share of --text split off for validation")
+
+    # --- vocabulary ---
+    level: str = option("char", "the unit the model reads and writes", ("char", "word", "subword"))
+    char_min_count: int = option(
+        1, "char level: characters seen fewer times in training become <unk>"
+    )
+    word_min_count: int = option(2, "word level: words seen fewer times become <unk>")
+    word_max_size: int = option(30000, "word level: at most this many words (specials included)")
+    subword_vocab_size: int = option(4000, "subword level: sentencepiece vocabulary size")
+    spm_model_type: str = option(
+        "unigram", "subword level: sentencepiece model type", ("unigram", "bpe")
+    )
+
+    # --- model ---
+    cell: str = option("lstm", "recurrent cell", ("lstm", "gru", "rnn"))
+    embedding_size: int = option(128, "embedding size")
+    hidden_size: int = option(512, "hidden size of every layer")
+    layers: int = option(2, "stacked recurrent layers")
+    dropout: float = option(0.1, "locked dropout between layers and before the output layer")
+    embedding_dropout: float = option(0.0, "locked dropout on the embeddings")
+    tie_embeddings: bool = option(
+        False,
+        "share the embedding with the output layer (adds a hidden -> embedding "
+        "projection when the sizes differ); pays off for large word/subword vocabularies",
+    )
+
+    # --- batching ---
+    batch_size: int = option(
+        32, "streams: the training text is cut into this many contiguous rows read side by side"
+    )
+    bptt: int = option(
+        128,
+        "tokens per row per update (truncated backpropagation through time); the hidden "
+        "state carries over to the next window",
+    )
+
+    # --- evaluation ---
+    eval_streams: int = option(
+        16,
+        "the validation text is read as this many contiguous rows side by side (fewer: "
+        "slower, slightly more exact)",
+    )

@@ -1,0 +1,105 @@
+"""Texts for language models: reading, splitting off a validation tail, encoding to one long id
+stream, and cutting the stream into windows for truncated backpropagation through time.
+
+Training reads the text as ``batch_size`` contiguous rows side by side, ``bptt`` tokens at a
+time, so the hidden state at the end of one window is the right start for the next. The windows
+of an epoch are a pure function of (seed, epoch): a resumed run rebuilds exactly the windows it
+had. numpy only (the torch-free evaluation reads texts with it too).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from export.tokenizers import Tokenizer
+from seq2seq.data import read_lines
+
+
+def read_text(path: str) -> str:
+    """A UTF-8 text file (``.gz`` read transparently) as one string: lines joined by ``\\n``,
+    with a final line break; ``\\r\\n`` line ends and a byte-order mark are dropped. Raises
+    ValueError naming the file when it is missing, empty or not UTF-8."""
+    return "\n".join(read_lines(path)) + "\n"
+
+
+def split_tail(text: str, fraction: float, origin: str) -> tuple[str, str]:
+    """Split ``text`` into a head and its last ``fraction``, at a line boundary, so the
+    validation text is never interleaved with the training text."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"valid_fraction must be between 0 and 1, got {fraction}")
+    cut = text.find("\n", int(len(text) * (1 - fraction))) + 1
+    if cut <= 0 or cut >= len(text):
+        cut = text.rfind("\n", 0, len(text) - 1) + 1
+    if cut <= 0:
+        raise ValueError(
+            f"{origin}: one line only; a validation tail is split off at a line "
+            "break, so give a text of several lines (or --train and --valid)"
+        )
+    return text[:cut], text[cut:]
+
+
+def load_texts(config) -> tuple[str, str, str]:
+    """The training and validation texts of a config (``train`` + ``valid``, or ``text``
+    split), and a line describing where they came from."""
+    if config.text:
+        if config.train or config.valid:
+            raise ValueError("give either --text or --train and --valid, not both")
+        train, valid = split_tail(read_text(config.text), config.valid_fraction, config.text)
+        return (
+            train,
+            valid,
+            (
+                f"{config.text}: {len(train):,} characters for training, the "
+                f"last {len(valid):,} for validation"
+            ),
+        )
+    missing = [
+        flag for flag, value in (("--train", config.train), ("--valid", config.valid)) if not value
+    ]
+    if missing:
+        raise ValueError(
+            f"missing {' and '.join(missing)} (or --text FILE, which splits off a validation tail)"
+        )
+    train, valid = read_text(config.train), read_text(config.valid)
+    return (
+        train,
+        valid,
+        (
+            f"{config.train}: {len(train):,} characters; {config.valid}: "
+            f"{len(valid):,} for validation"
+        ),
+    )
+
+
+def encode_text(tokenizer: Tokenizer, text: str) -> np.ndarray:
+    """The token ids of ``text``: int64 [tokens]."""
+    return np.asarray(tokenizer.encode(text), dtype=np.int64)
+
+
+def check_stream_length(ids: np.ndarray, batch_size: int, bptt: int, origin: str) -> None:
+    """Refuse a text too short for ``batch_size`` rows (after the largest epoch offset)."""
+    if len(ids) - bptt < 2 * batch_size:
+        raise ValueError(
+            f"{origin} has {len(ids)} tokens: too few for batch_size {batch_size} rows and "
+            f"bptt {bptt}; lower batch_size or bptt, or give a longer text"
+        )
+
+
+def training_windows(
+    ids: np.ndarray, batch_size: int, bptt: int, seed: int, epoch: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The windows of one epoch: ``(inputs, targets)`` pairs of int64 [batch_size, time]
+    (time = ``bptt``, the last window maybe shorter), targets one token ahead of inputs.
+
+    ``ids`` [tokens] is cut into ``batch_size`` contiguous rows, starting at a random offset
+    below ``bptt`` (a pure function of ``seed`` and ``epoch``) so that window boundaries move
+    from epoch to epoch. Row ``r`` of window ``k + 1`` continues row ``r`` of window ``k``."""
+    offset = int(np.random.default_rng([seed, epoch]).integers(0, bptt))
+    per_row = (len(ids) - 1 - offset) // batch_size
+    used = batch_size * per_row
+    inputs = ids[offset : offset + used].reshape(batch_size, per_row)
+    targets = ids[offset + 1 : offset + 1 + used].reshape(batch_size, per_row)
+    return [
+        (inputs[:, start : start + bptt], targets[:, start : start + bptt])
+        for start in range(0, per_row, bptt)
+    ]

@@ -1,0 +1,73 @@
+"""Generate and score with the torch model through the same code the ONNX runtime uses.
+
+:class:`TorchGenerator` is :class:`export.runtime.GeneratorBase` over an
+:class:`RNNLanguageModel`: prompts, sampling, stop strings and scoring are shared, only running
+the model differs. Tests compare it with the exported bundle; the sampling benchmark times it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from export.runtime import GeneratorBase
+from export.tokenizers import Tokenizer
+from generate.model import RNNLanguageModel
+from generate.vocabulary import newline_id
+
+
+class TorchGenerator(GeneratorBase):
+    """``TorchGenerator(model, tokenizer).generate(["Once upon"], temperature=0)``."""
+
+    def __init__(
+        self, model: RNNLanguageModel, tokenizer: Tokenizer, unknown_trained: bool = False
+    ):
+        shape = (model.num_layers, model.hidden_size)
+        super().__init__(
+            tokenizer, [shape] * model.state_size, newline_id(tokenizer), unknown_trained
+        )
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def from_checkpoint(cls, path: str, device: str = "cpu") -> TorchGenerator:
+        from generate.export_lm import load_language_model
+        from seq2seq.checkpoint import load_checkpoint
+
+        payload = load_checkpoint(path)
+        if payload["kind"] != "language_model":
+            raise ValueError(f"{path}: a {payload['kind']} checkpoint, not a language model")
+        _, tokenizer, model = load_language_model(payload)
+        return cls(model.to(device), tokenizer, payload["extras"]["unknown_trained"])
+
+    def _run(self, tokens: torch.Tensor, state: tuple) -> tuple[np.ndarray, tuple]:
+        """``tokens`` [rows, time], state [layers, rows, hidden] -> last log-probs, state."""
+        with torch.no_grad():
+            features, state = self.model(tokens, state)
+            log_probs = self.model.log_probs(features[:, -1])
+        return log_probs.cpu().numpy(), state
+
+    def read(
+        self, tokens: np.ndarray, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        layers_first = tuple(
+            torch.from_numpy(s).transpose(0, 1).contiguous().to(self.device) for s in state
+        )
+        log_probs, new_state = self._run(torch.from_numpy(tokens).to(self.device), layers_first)
+        return log_probs, [s.transpose(0, 1).cpu().numpy() for s in new_state]
+
+    def step_function(self, state: list[np.ndarray]):
+        """State stays in torch tensors from step to step; only tokens and log-probs cross."""
+        current = tuple(
+            torch.from_numpy(s).transpose(0, 1).contiguous().to(self.device) for s in state
+        )
+
+        def step(tokens: np.ndarray, origin: np.ndarray) -> np.ndarray:
+            nonlocal current
+            index = torch.from_numpy(origin).to(self.device)
+            gathered = tuple(s.index_select(1, index) for s in current)
+            inputs = torch.from_numpy(tokens).to(self.device).unsqueeze(1)
+            log_probs, current = self._run(inputs, gathered)
+            return log_probs
+
+        return step
