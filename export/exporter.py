@@ -75,15 +75,49 @@ def _onnx_export(module, args, path, input_names, output_names, dynamic_axes, op
     onnx.checker.check_model(path, full_check=True)
 
 
+def _unshare_initializers(model) -> None:
+    """Give every node its own copy of an initializer that several nodes read.
+
+    Tied embeddings make the embedding Gather and the output Gemm share one weight; the
+    quantizer rewrites a weight for the node it quantizes, which would corrupt the other
+    reader (the Gather would return vocabulary-sized rows)."""
+    import onnx
+
+    initializers = {i.name: i for i in model.graph.initializer}
+    seen: set[str] = set()
+    for node in model.graph.node:
+        for position, name in enumerate(node.input):
+            if name not in initializers:
+                continue
+            if name in seen:
+                copy = onnx.TensorProto()
+                copy.CopyFrom(initializers[name])
+                copy.name = f"{name}__{node.name or node.op_type}_{position}"
+                model.graph.initializer.append(copy)
+                node.input[position] = copy.name
+            else:
+                seen.add(name)
+
+
 def quantize_int8(path: str) -> None:
     """Dynamic int8 quantization of the weights of MatMul/Gemm/LSTM/GRU ops, in place."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    model = onnx.load(path)
+    _unshare_initializers(model)
+    unshared = path + ".unshared.tmp"
     quantized = path + ".int8.tmp"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize_dynamic(path, quantized, weight_type=QuantType.QInt8)
-    os.replace(quantized, path)
+    onnx.save(model, unshared)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(unshared, quantized, weight_type=QuantType.QInt8)
+        os.replace(quantized, path)
+    finally:
+        for leftover in (unshared, quantized):
+            if os.path.exists(leftover):
+                os.remove(leftover)
 
 
 def export_translation(payload: dict, out_dir: str, opset: int = DEFAULT_OPSET,
