@@ -32,8 +32,10 @@ def sha256_of(path: str) -> str:
 def write_manifest(directory: str, manifest: dict) -> dict:
     """Add the checksum of every file in ``directory`` and write ``model.json``, atomically."""
     files = sorted(
-        name for name in os.listdir(directory)
-        if name != MANIFEST and os.path.isfile(os.path.join(directory, name))
+        name
+        for name in os.listdir(directory)
+        if name != MANIFEST
+        and os.path.isfile(os.path.join(directory, name))
         and not name.endswith(".tmp")
     )
     manifest = dict(manifest, format=FORMAT_NAME, format_version=FORMAT_VERSION)

@@ -67,8 +67,15 @@ def _onnx_export(module, args, path, input_names, output_names, dynamic_axes, op
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         torch.onnx.export(
-            module, args, path, dynamo=False, opset_version=opset, input_names=input_names,
-            output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True,
+            module,
+            args,
+            path,
+            dynamo=False,
+            opset_version=opset,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True,
         )
     import onnx
 
@@ -120,8 +127,9 @@ def quantize_int8(path: str) -> None:
                 os.remove(leftover)
 
 
-def export_translation(payload: dict, out_dir: str, opset: int = DEFAULT_OPSET,
-                       quantize: str | None = None) -> dict:
+def export_translation(
+    payload: dict, out_dir: str, opset: int = DEFAULT_OPSET, quantize: str | None = None
+) -> dict:
     """Write a translation bundle from a loaded checkpoint ``payload``."""
     from seq2seq.config import TranslationConfig, config_from_dict
     from seq2seq.model import build_model
@@ -141,11 +149,19 @@ def export_translation(payload: dict, out_dir: str, opset: int = DEFAULT_OPSET,
         with torch.no_grad():
             encoded = EncoderGraph(model)(src, src_lengths)
         _onnx_export(
-            EncoderGraph(model), (src, src_lengths), os.path.join(directory, "encoder.onnx"),
-            ["src", "src_lengths"], ["memory", "keys", "mask", *state_names],
-            {"src": {0: "batch", 1: "src_len"}, "src_lengths": {0: "batch"},
-             "memory": {0: "batch", 1: "src_len"}, "keys": {0: "batch", 1: "src_len"},
-             "mask": {0: "batch", 1: "src_len"}, **{n: {0: "batch"} for n in state_names}},
+            EncoderGraph(model),
+            (src, src_lengths),
+            os.path.join(directory, "encoder.onnx"),
+            ["src", "src_lengths"],
+            ["memory", "keys", "mask", *state_names],
+            {
+                "src": {0: "batch", 1: "src_len"},
+                "src_lengths": {0: "batch"},
+                "memory": {0: "batch", 1: "src_len"},
+                "keys": {0: "batch", 1: "src_len"},
+                "mask": {0: "batch", 1: "src_len"},
+                **{n: {0: "batch"} for n in state_names},
+            },
             opset,
         )
         origin = torch.tensor([0, 0, 1])
@@ -155,12 +171,21 @@ def export_translation(payload: dict, out_dir: str, opset: int = DEFAULT_OPSET,
         step_outputs = ["log_probs", *[f"new_{n}" for n in state_names]]
         rows = {0: "rows"}
         _onnx_export(
-            DecoderStepGraph(model), (tokens, origin, memory, keys, mask, *encoded[3:]),
-            os.path.join(directory, "decoder_step.onnx"), step_inputs, step_outputs,
-            {"tokens": rows, "origin": rows, "memory": {0: "rows", 1: "src_len"},
-             "keys": {0: "rows", 1: "src_len"}, "mask": {0: "rows", 1: "src_len"},
-             **{n: {0: "prev_rows"} for n in state_names}, "log_probs": rows,
-             **{f"new_{n}": rows for n in state_names}},
+            DecoderStepGraph(model),
+            (tokens, origin, memory, keys, mask, *encoded[3:]),
+            os.path.join(directory, "decoder_step.onnx"),
+            step_inputs,
+            step_outputs,
+            {
+                "tokens": rows,
+                "origin": rows,
+                "memory": {0: "rows", 1: "src_len"},
+                "keys": {0: "rows", 1: "src_len"},
+                "mask": {0: "rows", 1: "src_len"},
+                **{n: {0: "prev_rows"} for n in state_names},
+                "log_probs": rows,
+                **{f"new_{n}": rows for n in state_names},
+            },
             opset,
         )
         if quantize == "int8":
@@ -169,24 +194,37 @@ def export_translation(payload: dict, out_dir: str, opset: int = DEFAULT_OPSET,
         joint = source.state() == target.state()
         source_spec = source.save(directory, "vocab" if joint else "source")
         target_spec = source_spec if joint else target.save(directory, "target")
-        write_manifest(directory, {
-            "kind": "translation",
-            "toolkit_version": __version__,
-            "special_ids": {"pad": PAD_ID, "unk": UNK_ID, "bos": BOS_ID, "eos": EOS_ID},
-            "model": {
-                "cell": config.cell, "embedding_size": config.embedding_size,
-                "hidden_size": config.hidden_size, "encoder_layers": config.encoder_layers,
-                "decoder_layers": config.decoder_layers, "bidirectional": config.bidirectional,
-                "attention": config.attention, "input_feeding": config.input_feeding,
-                "source_vocab_size": source.vocab_size, "target_vocab_size": target.vocab_size,
+        write_manifest(
+            directory,
+            {
+                "kind": "translation",
+                "toolkit_version": __version__,
+                "special_ids": {"pad": PAD_ID, "unk": UNK_ID, "bos": BOS_ID, "eos": EOS_ID},
+                "model": {
+                    "cell": config.cell,
+                    "embedding_size": config.embedding_size,
+                    "hidden_size": config.hidden_size,
+                    "encoder_layers": config.encoder_layers,
+                    "decoder_layers": config.decoder_layers,
+                    "bidirectional": config.bidirectional,
+                    "attention": config.attention,
+                    "input_feeding": config.input_feeding,
+                    "source_vocab_size": source.vocab_size,
+                    "target_vocab_size": target.vocab_size,
+                },
+                "graphs": {
+                    "encoder": "encoder.onnx",
+                    "decoder_step": "decoder_step.onnx",
+                    "state_names": state_names,
+                    "opset": opset,
+                    "quantized": quantize,
+                },
+                "tokenizers": {"source": source_spec, "target": target_spec},
+                "max_source_length": int(extras["max_source_length"]),
+                "training": payload.get("progress", {}),
+                "config": payload["config"],
             },
-            "graphs": {"encoder": "encoder.onnx", "decoder_step": "decoder_step.onnx",
-                       "state_names": state_names, "opset": opset, "quantized": quantize},
-            "tokenizers": {"source": source_spec, "target": target_spec},
-            "max_source_length": int(extras["max_source_length"]),
-            "training": payload.get("progress", {}),
-            "config": payload["config"],
-        })
+        )
 
     return _write_bundle(out_dir, write)
 
@@ -211,8 +249,9 @@ def _write_bundle(out_dir: str, write) -> dict:
     return read_manifest(out_dir)
 
 
-def export_checkpoint(checkpoint: str, out_dir: str, opset: int = DEFAULT_OPSET,
-                      quantize: str | None = None) -> dict:
+def export_checkpoint(
+    checkpoint: str, out_dir: str, opset: int = DEFAULT_OPSET, quantize: str | None = None
+) -> dict:
     """Export any checkpoint of this toolkit (translation or language model) to a bundle."""
     from seq2seq.checkpoint import load_checkpoint
 

@@ -195,8 +195,13 @@ def iter_sample(
                 return
         log_probs = step(tokens, origin)
         apply_constraints(
-            log_probs, step_index, min_length[sentence_ids], max_length[sentence_ids], eos_id,
-            history, no_repeat_ngram,
+            log_probs,
+            step_index,
+            min_length[sentence_ids],
+            max_length[sentence_ids],
+            eos_id,
+            history,
+            no_repeat_ngram,
         )
         if seen is not None:
             penalize_repetition(
@@ -211,7 +216,10 @@ def iter_sample(
             keep = np.flatnonzero(chosen != eos_id)
             if len(keep) < len(chosen):
                 sentence_ids, chosen, history, rows = (
-                    sentence_ids[keep], chosen[keep], history[keep], rows[keep]
+                    sentence_ids[keep],
+                    chosen[keep],
+                    history[keep],
+                    rows[keep],
                 )
                 seen = None if seen is None else [seen[i] for i in keep]
         origin, tokens = rows, chosen
@@ -239,8 +247,18 @@ def sample_search(
     scores = np.zeros(batch_size)
     finished = np.zeros(batch_size, dtype=bool)
     for sentence_ids, tokens, token_scores in iter_sample(
-        step, start_tokens, max_length, eos_id, min_length, temperature, top_k, top_p, seed,
-        no_repeat_ngram, repetition_penalty, context,
+        step,
+        start_tokens,
+        max_length,
+        eos_id,
+        min_length,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        no_repeat_ngram,
+        repetition_penalty,
+        context,
     ):
         scores[sentence_ids] += token_scores
         for sentence, token in zip(sentence_ids.tolist(), tokens.tolist()):
@@ -255,12 +273,23 @@ def sample_search(
 
 
 def greedy_search(
-    step: StepFunction, start_tokens: np.ndarray, max_length, eos_id: int | None, min_length=0,
+    step: StepFunction,
+    start_tokens: np.ndarray,
+    max_length,
+    eos_id: int | None,
+    min_length=0,
     no_repeat_ngram: int = 0,
 ) -> list[Hypothesis]:
     """The most likely token at every step (``sample_search`` at temperature 0)."""
-    return sample_search(step, start_tokens, max_length, eos_id, min_length,
-                         temperature=0.0, no_repeat_ngram=no_repeat_ngram)
+    return sample_search(
+        step,
+        start_tokens,
+        max_length,
+        eos_id,
+        min_length,
+        temperature=0.0,
+        no_repeat_ngram=no_repeat_ngram,
+    )
 
 
 def beam_search(
@@ -304,8 +333,13 @@ def beam_search(
         vocab = log_probs.shape[1]
         row_sentences = np.repeat(sentence_ids, k)
         apply_constraints(
-            log_probs, step_index, min_length[row_sentences], max_length[row_sentences],
-            eos_id, history, no_repeat_ngram,
+            log_probs,
+            step_index,
+            min_length[row_sentences],
+            max_length[row_sentences],
+            eos_id,
+            history,
+            no_repeat_ngram,
         )
         candidates = (scores.reshape(-1, 1) + log_probs).reshape(live, k * vocab)
         width = min(2 * k, k * vocab)
@@ -328,10 +362,13 @@ def beam_search(
                 row = position * k + beam
                 if token == eos_id:
                     if rank < k:
-                        done.append(Hypothesis(
-                            history[row].tolist(), score,
-                            length_normalize(score, length, length_penalty),
-                        ))
+                        done.append(
+                            Hypothesis(
+                                history[row].tolist(),
+                                score,
+                                length_normalize(score, length, length_penalty),
+                            )
+                        )
                 else:
                     alive.append((score, row, token))
             done.sort(key=lambda h: -h.normalized_score)
@@ -342,7 +379,8 @@ def beam_search(
                 bound = max(
                     length_normalize(best, length + 1, length_penalty),
                     length_normalize(best, int(max_length[sentence]) + 1, length_penalty)
-                    if length_penalty < 0 else NEG_INF,
+                    if length_penalty < 0
+                    else NEG_INF,
                 )
                 if bound <= done[-1].normalized_score:
                     alive = []

@@ -159,7 +159,8 @@ class WordTokenizer(_ListVocabulary):
     @classmethod
     def build(cls, text: str, min_count: int = 2, max_size: int | None = None) -> WordTokenizer:
         """Vocabulary of the words seen at least ``min_count`` times, most frequent first."""
-        return cls._from_counts(collections.Counter(_WORD_PATTERN.findall(text)), min_count, max_size)
+        counts = collections.Counter(_WORD_PATTERN.findall(text))
+        return cls._from_counts(counts, min_count, max_size)
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -197,7 +198,8 @@ class SentencePieceTokenizer(Tokenizer):
             with open(path, "rb") as f:
                 return cls(f.read(), origin=path)
         except OSError as error:
-            raise ValueError(f"{path}: cannot read sentencepiece model ({error.strerror})") from None
+            message = f"{path}: cannot read sentencepiece model ({error.strerror})"
+            raise ValueError(message) from None
 
     @property
     def vocab_size(self) -> int:

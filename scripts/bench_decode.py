@@ -24,8 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--src", required=True)
     parser.add_argument("--ref", required=True)
@@ -33,8 +34,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="timed repetitions (median)")
     parser.add_argument("--engines", default="torch,onnx-fp32,onnx-int8")
-    parser.add_argument("--settings", default="greedy:1,greedy:32,beam5:1,beam5:32",
-                        help="search:batch pairs")
+    parser.add_argument(
+        "--settings", default="greedy:1,greedy:32,beam5:1,beam5:32", help="search:batch pairs"
+    )
     args = parser.parse_args()
 
     import torch
@@ -74,14 +76,17 @@ def main() -> None:
         for search, beam, batch in settings:
             for name, translator in engines.items():
                 started = time.perf_counter()
-                translations = translator.translate(sources, beam=beam, batch_size=batch,
-                                                    truncate=True)
+                translations = translator.translate(
+                    sources, beam=beam, batch_size=batch, truncate=True
+                )
                 seconds = time.perf_counter() - started
                 timings.setdefault((name, search, batch), []).append(seconds)
                 outputs[(name, search, batch)] = translations
 
-    print(f"\n{len(sources)} sentences, {args.threads} threads, median of {args.rounds} rounds; "
-          f"speed-up = torch time / engine time at the same search and batch\n")
+    print(
+        f"\n{len(sources)} sentences, {args.threads} threads, median of {args.rounds} rounds; "
+        f"speed-up = torch time / engine time at the same search and batch\n"
+    )
     print("| engine | search | batch | sentences/s | ms/token | speed-up vs torch | BLEU | chrF |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for search, _, batch in settings:
@@ -89,12 +94,15 @@ def main() -> None:
         for name in engines:
             seconds = statistics.median(timings[(name, search, batch)])
             translations = outputs[(name, search, batch)]
-            tokens = sum(len(engines[name].target_tokenizer.encode(t.text)) + 1
-                         for t in translations)
+            tokens = sum(
+                len(engines[name].target_tokenizer.encode(t.text)) + 1 for t in translations
+            )
             scores = corpus_scores([t.text for t in translations], references)
-            print(f"| {name} | {search} | {batch} | {len(sources) / seconds:.1f} | "
-                  f"{1000 * seconds / tokens:.2f} | {torch_time / seconds:.2f}x | "
-                  f"{scores['bleu']:.2f} | {scores['chrf']:.2f} |")
+            print(
+                f"| {name} | {search} | {batch} | {len(sources) / seconds:.1f} | "
+                f"{1000 * seconds / tokens:.2f} | {torch_time / seconds:.2f}x | "
+                f"{scores['bleu']:.2f} | {scores['chrf']:.2f} |"
+            )
 
 
 if __name__ == "__main__":

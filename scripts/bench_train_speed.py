@@ -31,8 +31,9 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", required=True, help="folder with train.es/train.en")
     parser.add_argument("--src", default="es")
     parser.add_argument("--tgt", default="en")
@@ -58,12 +59,22 @@ def main() -> None:
     tgt_path = os.path.join(args.data, f"train.{args.tgt}")
     train_src, train_tgt = read_parallel(src_path, tgt_path)
     workdir = tempfile.mkdtemp(prefix="bench-train-")
-    tokenizer = SentencePieceTokenizer.train([src_path, tgt_path], os.path.join(workdir, "spm"),
-                                             vocab_size=8000)
+    tokenizer = SentencePieceTokenizer.train(
+        [src_path, tgt_path], os.path.join(workdir, "spm"), vocab_size=8000
+    )
     base = TranslationConfig(
-        train_src=src_path, train_tgt=tgt_path, vocab_size=8000, cell="lstm",
-        embedding_size=256, hidden_size=256, encoder_layers=2, decoder_layers=2,
-        bidirectional=True, attention="general", batch_tokens=args.batch_tokens, optimizer="adam",
+        train_src=src_path,
+        train_tgt=tgt_path,
+        vocab_size=8000,
+        cell="lstm",
+        embedding_size=256,
+        hidden_size=256,
+        encoder_layers=2,
+        decoder_layers=2,
+        bidirectional=True,
+        attention="general",
+        batch_tokens=args.batch_tokens,
+        optimizer="adam",
         progress=False,
     )
     chosen = list(VARIANTS.items())
@@ -74,15 +85,16 @@ def main() -> None:
         config = update_config(base, overrides, name)
         torch.manual_seed(1)
         model = build_model(config, tokenizer.vocab_size, tokenizer.vocab_size)
-        task = TranslationTask(config, model, tokenizer, tokenizer, train_src, train_tgt, [], [],
-                               log=lambda *a: None)
+        task = TranslationTask(
+            config, model, tokenizer, tokenizer, train_src, train_tgt, [], [], log=lambda *a: None
+        )
         trainer = Trainer(task, config, os.path.join(workdir, "run"))
         batches = task.epoch_batches(1)
         setups.append((name, task, trainer, batches))
     results = {name: [] for name, *_ in setups}
     position = 0
     for _ in range(args.rounds):
-        for name, task, trainer, batches in setups:
+        for name, _task, trainer, batches in setups:
             for i in range(2):  # warm-up steps, not timed
                 trainer._train_step(batches[(position + i) % len(batches)])
             tokens = 0
@@ -92,8 +104,10 @@ def main() -> None:
                 tokens += stats["throughput_tokens"]
             results[name].append(tokens / (time.perf_counter() - started))
         position += args.steps + 2
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.rounds} rounds x {args.steps} steps, same batches for every variant\n")
+    print(
+        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.rounds} rounds x {args.steps} steps, same batches for every variant\n"
+    )
     print("| variant | source+target tokens/s (median) | rounds |")
     print("|---|---:|---|")
     for name, values in results.items():

@@ -18,7 +18,9 @@ class LuongAttention(nn.Module):
     def __init__(self, kind: str, query_size: int, memory_size: int):
         super().__init__()
         if kind not in ATTENTIONS:
-            raise ValueError(f"unknown attention {kind!r} (expected one of {', '.join(ATTENTIONS)})")
+            raise ValueError(
+                f"unknown attention {kind!r} (expected one of {', '.join(ATTENTIONS)})"
+            )
         if kind == "dot" and query_size != memory_size:
             raise ValueError(
                 f"dot attention needs decoder hidden_size == encoder output size "
@@ -38,8 +40,9 @@ class LuongAttention(nn.Module):
             return memory
         return self.key_projection(memory)
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``query``: [batch, tgt_len, query]; ``keys``: [batch, src_len, key];
         ``memory``: [batch, src_len, memory]; ``mask``: [batch, src_len] True at real tokens.
         Returns context [batch, tgt_len, memory] and weights [batch, tgt_len, src_len]."""

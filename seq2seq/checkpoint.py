@@ -37,7 +37,9 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as error:  # torch raises many types for a damaged file
-        raise ValueError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})")
+        raise ValueError(
+            f"{path}: not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(payload, dict) or "model" not in payload or "kind" not in payload:
         raise ValueError(f"{path}: not a checkpoint of this toolkit")
     return payload

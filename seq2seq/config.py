@@ -36,7 +36,7 @@ class TrainingConfig:
     lr_schedule: str = option(
         "plateau",
         "after warmup: constant; plateau (decay when the dev metric stops improving); "
-        "cosine (to min_learning_rate at max_steps); inverse_sqrt",
+        "cosine (to min_learning_rate at the end of max_steps, or of max_minutes); inverse_sqrt",
         ("constant", "plateau", "cosine", "inverse_sqrt"),
     )
     warmup_steps: int = option(0, "linear learning-rate warmup over this many steps")

@@ -31,7 +31,7 @@ def read_lines(path: str) -> list[str]:
         line = raw[: error.start].count(b"\n") + 1
         raise ValueError(
             f"{path}: not valid UTF-8 at line {line} (byte {error.start}: "
-            f"{raw[error.start:error.start + 1]!r}); convert the file to UTF-8"
+            f"{raw[error.start : error.start + 1]!r}); convert the file to UTF-8"
         ) from None
     if not text.strip():
         raise ValueError(f"{path}: the file is empty")
@@ -69,8 +69,12 @@ class FilterReport:
         return f"kept {self.kept} pairs, dropped {sum(self.dropped.values())} ({reasons})"
 
 
-def filter_pairs(src_ids: Sequence[list[int]], tgt_ids: Sequence[list[int]], max_length: int,
-                 max_length_ratio: float = 0.0) -> tuple[list[int], FilterReport]:
+def filter_pairs(
+    src_ids: Sequence[list[int]],
+    tgt_ids: Sequence[list[int]],
+    max_length: int,
+    max_length_ratio: float = 0.0,
+) -> tuple[list[int], FilterReport]:
     """Indices of the pairs to train on, and a report of what was dropped and why: empty sides,
     sides longer than ``max_length`` tokens, and (if set) pairs whose length ratio exceeds
     ``max_length_ratio``."""
@@ -89,8 +93,14 @@ def filter_pairs(src_ids: Sequence[list[int]], tgt_ids: Sequence[list[int]], max
     return keep, report
 
 
-def token_batches(lengths: np.ndarray, batch_tokens: int, seed: int, epoch: int,
-                  pool_batches: int = 64, shuffle: bool = True) -> list[np.ndarray]:
+def token_batches(
+    lengths: np.ndarray,
+    batch_tokens: int,
+    seed: int,
+    epoch: int,
+    pool_batches: int = 64,
+    shuffle: bool = True,
+) -> list[np.ndarray]:
     """Group example indices into batches of at most ``batch_tokens`` padded tokens.
 
     ``lengths``: [examples] the padded-size-determining length of each example (for
@@ -122,8 +132,12 @@ def token_batches(lengths: np.ndarray, batch_tokens: int, seed: int, epoch: int,
     return batches
 
 
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, prefix: int | None = None,
-              suffix: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(
+    sequences: Sequence[Sequence[int]],
+    pad_id: int,
+    prefix: int | None = None,
+    suffix: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad token lists into an int64 array [batch, longest] (with optional prefix/suffix
     tokens added to each); returns it and the lengths [batch]."""
     extra = (prefix is not None) + (suffix is not None)

@@ -22,9 +22,17 @@ class AttentionDecoder(nn.Module):
     vector [batch, hidden] when input feeding is on.
     """
 
-    def __init__(self, cell: str, embedding_size: int, hidden_size: int, num_layers: int,
-                 memory_size: int, attention: str = "general", dropout: float = 0.0,
-                 input_feeding: bool = False):
+    def __init__(
+        self,
+        cell: str,
+        embedding_size: int,
+        hidden_size: int,
+        num_layers: int,
+        memory_size: int,
+        attention: str = "general",
+        dropout: float = 0.0,
+        input_feeding: bool = False,
+    ):
         super().__init__()
         self.hidden_size = hidden_size
         self.input_feeding = input_feeding
@@ -37,8 +45,14 @@ class AttentionDecoder(nn.Module):
         context, _ = self.attention(output, keys, memory, mask)
         return torch.tanh(self.combine(torch.cat([output, context], dim=2)))
 
-    def forward(self, embedded: torch.Tensor, state: tuple, memory: torch.Tensor,
-                keys: torch.Tensor, mask: torch.Tensor):
+    def forward(
+        self,
+        embedded: torch.Tensor,
+        state: tuple,
+        memory: torch.Tensor,
+        keys: torch.Tensor,
+        mask: torch.Tensor,
+    ):
         """``embedded``: [batch, tgt_len, embedding]; ``memory``: [batch, src_len, memory];
         ``keys``: [batch, src_len, key]; ``mask``: [batch, src_len].
         Returns attentional vectors [batch, tgt_len, hidden] and the new state."""

@@ -17,11 +17,20 @@ class RNNEncoder(nn.Module):
     This needs no ``pack_padded_sequence``, which ONNX export does not support.
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
-                 bidirectional: bool = True, dropout: float = 0.0):
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if bidirectional and hidden_size % 2:
-            raise ValueError(f"a bidirectional encoder needs an even hidden_size, got {hidden_size}")
+            raise ValueError(
+                f"a bidirectional encoder needs an even hidden_size, got {hidden_size}"
+            )
         self.hidden_size = hidden_size
         self.bidirectional = bidirectional
         self.dropout = dropout

@@ -56,7 +56,9 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
             nll = log_normalizer - target_logit
             mean_logit = (h @ weight_sum + bias_sum) / vocab
             nll_total += nll.sum()
-            loss_total += ((1.0 - smoothing) * nll + smoothing * (log_normalizer - mean_logit)).sum()
+            loss_total += (
+                (1.0 - smoothing) * nll + smoothing * (log_normalizer - mean_logit)
+            ).sum()
             if need_grad:
                 inverse = total.reciprocal().unsqueeze(1)  # [chunk, 1]
                 grad_h = torch.mm(z, weight).mul_(inverse)
@@ -88,9 +90,15 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         )
 
 
-def output_loss(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                target: torch.Tensor, smoothing: float = 0.0, fused: bool | None = None,
-                chunk_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+def output_loss(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    target: torch.Tensor,
+    smoothing: float = 0.0,
+    fused: bool | None = None,
+    chunk_size: int = 512,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sums over tokens of the label-smoothed loss and of the plain NLL.
 
     ``hidden``: [tokens, hidden] (padding already removed); ``weight``: [vocab, hidden];

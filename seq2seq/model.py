@@ -26,12 +26,25 @@ class EncoderOutput:
 
 
 class Seq2SeqModel(nn.Module):
-    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, cell: str = "lstm",
-                 embedding_size: int = 256, hidden_size: int = 256, encoder_layers: int = 2,
-                 decoder_layers: int = 2, bidirectional: bool = True, attention: str = "general",
-                 input_feeding: bool = False, dropout: float = 0.3,
-                 embedding_dropout: float = 0.1, tie_output_embeddings: bool = True,
-                 share_embeddings: bool = False, pad_id: int = 0, init: str = "xavier"):
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        cell: str = "lstm",
+        embedding_size: int = 256,
+        hidden_size: int = 256,
+        encoder_layers: int = 2,
+        decoder_layers: int = 2,
+        bidirectional: bool = True,
+        attention: str = "general",
+        input_feeding: bool = False,
+        dropout: float = 0.3,
+        embedding_dropout: float = 0.1,
+        tie_output_embeddings: bool = True,
+        share_embeddings: bool = False,
+        pad_id: int = 0,
+        init: str = "xavier",
+    ):
         super().__init__()
         self.cell = cell
         self.decoder_layers = decoder_layers
@@ -46,13 +59,23 @@ class Seq2SeqModel(nn.Module):
             self.tgt_embedding = self.src_embedding
         else:
             self.tgt_embedding = nn.Embedding(tgt_vocab_size, embedding_size, padding_idx=pad_id)
-        self.encoder = RNNEncoder(cell, embedding_size, hidden_size, encoder_layers,
-                                  bidirectional, dropout)
+        self.encoder = RNNEncoder(
+            cell, embedding_size, hidden_size, encoder_layers, bidirectional, dropout
+        )
         self.bridge_h = nn.Linear(hidden_size, decoder_layers * hidden_size)
-        self.bridge_c = nn.Linear(hidden_size, decoder_layers * hidden_size) if cell == "lstm" else None
-        self.decoder = AttentionDecoder(cell, embedding_size, hidden_size, decoder_layers,
-                                        memory_size=hidden_size, attention=attention,
-                                        dropout=dropout, input_feeding=input_feeding)
+        self.bridge_c = (
+            nn.Linear(hidden_size, decoder_layers * hidden_size) if cell == "lstm" else None
+        )
+        self.decoder = AttentionDecoder(
+            cell,
+            embedding_size,
+            hidden_size,
+            decoder_layers,
+            memory_size=hidden_size,
+            attention=attention,
+            dropout=dropout,
+            input_feeding=input_feeding,
+        )
         self.output = nn.Linear(hidden_size, tgt_vocab_size)
         initialize_weights(self, init)
         if tie_output_embeddings:
@@ -89,12 +112,23 @@ class Seq2SeqModel(nn.Module):
         """Teacher forcing. ``tgt_in``: [batch, tgt_len] (BOS + target).
         Returns attentional vectors [batch, tgt_len, hidden], dropout applied; feed them to
         ``self.output`` (the loss does this, fused)."""
-        attentional, _ = self.decoder(self._embed(self.tgt_embedding, tgt_in), encoded.state,
-                                      encoded.memory, encoded.keys, encoded.mask)
+        attentional, _ = self.decoder(
+            self._embed(self.tgt_embedding, tgt_in),
+            encoded.state,
+            encoded.memory,
+            encoded.keys,
+            encoded.mask,
+        )
         return locked_dropout(attentional, self.dropout, self.training)
 
-    def decode_step(self, tokens: torch.Tensor, state: tuple, memory: torch.Tensor,
-                    keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    def decode_step(
+        self,
+        tokens: torch.Tensor,
+        state: tuple,
+        memory: torch.Tensor,
+        keys: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, tuple]:
         """One step for every row. ``tokens``: [rows]; state tensors [layers, rows, hidden]
         (+ feed [rows, hidden]); ``memory``/``keys``: [rows, src_len, *]; ``mask``:
         [rows, src_len]. Returns log-probabilities [rows, vocab] (float32) and the new state."""

@@ -14,14 +14,21 @@ def build_optimizer(config, parameters) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         # fused kernels exist on CPU and CUDA in torch >= 2.4 and save a few % per step
         fused = {"fused": True} if _fused_adam_available(parameters) else {}
-        return torch.optim.AdamW(parameters, lr=lr, betas=tuple(config.adam_betas),
-                                 weight_decay=config.weight_decay, **fused)
+        return torch.optim.AdamW(
+            parameters,
+            lr=lr,
+            betas=tuple(config.adam_betas),
+            weight_decay=config.weight_decay,
+            **fused,
+        )
     if config.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            parameters, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=lr, momentum=config.momentum,
-                                   weight_decay=config.weight_decay)
+        return torch.optim.RMSprop(
+            parameters, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
     raise ValueError(f"unknown optimizer {config.optimizer!r} (adam, sgd, rmsprop)")
 
 
@@ -35,8 +42,12 @@ class LearningRateSchedule:
     """Linear warmup, then constant, plateau decay, cosine decay, or inverse square root.
 
     ``plateau`` multiplies the rate by ``lr_decay_factor`` after ``lr_patience`` evaluations
-    without a better dev metric. The rate never goes below ``min_learning_rate``. State is a
-    small dict saved in checkpoints, so a resumed run continues the same schedule.
+    without a better dev metric. ``cosine`` anneals over the training budget: the fraction of
+    ``max_steps`` done or, when only ``max_minutes`` is set, the fraction of the time budget
+    used (so a 30-minute run ends annealed whatever the machine's speed; such a run is not
+    bit-for-bit repeatable, since the rate depends on time). The rate never goes below
+    ``min_learning_rate``. State is a small dict saved in checkpoints, so a resumed run
+    continues the same schedule.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, config):
@@ -48,18 +59,22 @@ class LearningRateSchedule:
         self.decay_factor = config.lr_decay_factor
         self.patience = config.lr_patience
         self.max_steps = config.max_steps
+        self.max_seconds = config.max_minutes * 60
         self.scale = 1.0  # plateau decays accumulate here
         self.bad_evaluations = 0
-        if self.kind == "cosine" and not self.max_steps:
-            raise ValueError("lr_schedule cosine needs max_steps")
+        if self.kind == "cosine" and not (self.max_steps or self.max_seconds):
+            raise ValueError("lr_schedule cosine needs a budget: max_steps or max_minutes")
 
-    def rate(self, step: int) -> float:
-        """Learning rate for update number ``step`` (1-based)."""
+    def rate(self, step: int, elapsed: float = 0.0) -> float:
+        """Learning rate for update number ``step`` (1-based), ``elapsed`` training seconds in."""
         warm = min(1.0, step / self.warmup) if self.warmup else 1.0
         if self.kind == "cosine":
-            after = max(0, step - self.warmup)
-            span = max(1, self.max_steps - self.warmup)
-            progress = min(1.0, after / span)
+            if self.max_steps:
+                after = max(0, step - self.warmup)
+                progress = after / max(1, self.max_steps - self.warmup)
+            else:
+                progress = elapsed / self.max_seconds
+            progress = min(1.0, progress)
             rate = self.floor + (self.base - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
         elif self.kind == "inverse_sqrt":
             rate = self.base * math.sqrt(max(self.warmup, 1) / max(step, self.warmup, 1))
@@ -67,8 +82,8 @@ class LearningRateSchedule:
             rate = self.base * self.scale
         return rate * warm if step < self.warmup else max(self.floor, rate)
 
-    def step(self, step: int) -> float:
-        rate = self.rate(step)
+    def step(self, step: int, elapsed: float = 0.0) -> float:
+        rate = self.rate(step, elapsed)
         for group in self.optimizer.param_groups:
             group["lr"] = rate
         return rate

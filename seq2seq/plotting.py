@@ -26,8 +26,9 @@ def plot_curves(metrics_path: str, png_path: str, metric: str) -> None:
     dev = [r for r in rows if r.get("split") == "dev"]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     if train:
-        left.plot([r["step"] for r in train], [r["nll"] for r in train], label="train",
-                  linewidth=0.8)
+        left.plot(
+            [r["step"] for r in train], [r["nll"] for r in train], label="train", linewidth=0.8
+        )
     if dev:
         left.plot([r["step"] for r in dev], [r["nll"] for r in dev], "o-", label="dev")
     left.set_xlabel("update")

@@ -55,8 +55,9 @@ class StackedRNN(nn.Module):
     State is a tuple of tensors [num_layers, batch, hidden]: ``(h, c)`` for LSTM, ``(h,)``
     otherwise."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
-                 dropout: float = 0.0):
+    def __init__(
+        self, cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0
+    ):
         super().__init__()
         self.cell = cell
         self.hidden_size = hidden_size
@@ -79,8 +80,12 @@ class StackedRNN(nn.Module):
         shape = x.new_empty(x.size(0), 1, self.hidden_size)
         return [locked_dropout_mask(shape, self.dropout) for _ in range(self.num_layers - 1)]
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, ...] | None = None,
-                masks: list | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: tuple[torch.Tensor, ...] | None = None,
+        masks: list | None = None,
+    ):
         """``x``: [batch, time, input]; returns output [batch, time, hidden] and the new state."""
         if masks is None:
             masks = self.make_masks(x)

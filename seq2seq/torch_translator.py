@@ -34,16 +34,18 @@ class TorchStepper(EncoderDecoderStepper):
         # RNN state tensors are [layers, rows, hidden]; the input feed is [rows, hidden].
         state = tuple(s.index_select(1 if s.dim() == 3 else 0, index) for s in self.state)
         tokens_t = torch.from_numpy(tokens).to(self.device)
-        log_probs, self.state = self.model.decode_step(tokens_t, state, self.memory, self.keys,
-                                                       self.mask)
+        log_probs, self.state = self.model.decode_step(
+            tokens_t, state, self.memory, self.keys, self.mask
+        )
         return log_probs.float().cpu().numpy()
 
 
 class TorchTranslator(TranslatorBase):
     """``translate()`` exactly as :class:`export.runtime.Translator`, on the torch model."""
 
-    def __init__(self, model: Seq2SeqModel, source_tokenizer, target_tokenizer,
-                 max_source_length: int):
+    def __init__(
+        self, model: Seq2SeqModel, source_tokenizer, target_tokenizer, max_source_length: int
+    ):
         super().__init__(source_tokenizer, target_tokenizer, max_source_length)
         self.model = model
         self.device = next(model.parameters()).device
@@ -66,8 +68,9 @@ class TorchTranslator(TranslatorBase):
     def start(self, src: np.ndarray, src_lengths: np.ndarray) -> TorchStepper:
         was_training = self.model.training
         self.model.eval()
-        encoded = self.model.encode(torch.from_numpy(src).to(self.device),
-                                    torch.from_numpy(src_lengths).to(self.device))
+        encoded = self.model.encode(
+            torch.from_numpy(src).to(self.device), torch.from_numpy(src_lengths).to(self.device)
+        )
         self.model.train(was_training)
         return TorchStepper(self.model, encoded)
 

@@ -43,10 +43,12 @@ def parse_args(argv):
     )
     parser.add_argument("--config", help="YAML config file (any config key below)")
     parser.add_argument("--out", help=f"run directory (default for the demo: {DEMO_OUT})")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from its last.pt, exactly")
-    parser.add_argument("--no-export", action="store_true",
-                        help="skip exporting RUN_DIR/bundle at the end")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last.pt, exactly"
+    )
+    parser.add_argument(
+        "--no-export", action="store_true", help="skip exporting RUN_DIR/bundle at the end"
+    )
     add_config_arguments(parser, TranslationConfig)
     return parser.parse_args(argv)
 
@@ -62,8 +64,9 @@ def prepare_tokenizers(config, run_dir: str, log):
         path = os.path.join(directory, "joint.model")
         if not os.path.exists(path):
             log(f"training a joint sentencepiece model ({config.vocab_size} pieces)")
-            SentencePieceTokenizer.train([config.train_src, config.train_tgt],
-                                         path[: -len(".model")], **common)
+            SentencePieceTokenizer.train(
+                [config.train_src, config.train_tgt], path[: -len(".model")], **common
+            )
         tokenizer = SentencePieceTokenizer.from_file(path)
         return tokenizer, tokenizer
     tokenizers = []
@@ -83,8 +86,9 @@ def build_config(args):
     demo = not args.config and not args.train_src and not args.resume
     out = args.out or (DEMO_OUT if demo else None)
     if out is None:
-        raise ValueError("--out RUN_DIR is required (the run's checkpoints, metrics and bundle "
-                         "go there)")
+        raise ValueError(
+            "--out RUN_DIR is required (the run's checkpoints, metrics and bundle go there)"
+        )
     if args.resume:
         saved = os.path.join(out, "config.yaml")
         if not os.path.exists(saved):
@@ -95,15 +99,21 @@ def build_config(args):
     if demo:
         from seq2seq.config import update_config
 
-        base = update_config(base, {
-            **DEMO_SETTINGS,
-            "train_src": default_corpus_path("seq2seq", "train.es.gz"),
-            "train_tgt": default_corpus_path("seq2seq", "train.en.gz"),
-            "dev_src": default_corpus_path("seq2seq", "dev.es.gz"),
-            "dev_tgt": default_corpus_path("seq2seq", "dev.en.gz"),
-        }, "demo settings")
+        base = update_config(
+            base,
+            {
+                **DEMO_SETTINGS,
+                "train_src": default_corpus_path("seq2seq", "train.es.gz"),
+                "train_tgt": default_corpus_path("seq2seq", "train.en.gz"),
+                "dev_src": default_corpus_path("seq2seq", "dev.es.gz"),
+                "dev_tgt": default_corpus_path("seq2seq", "dev.en.gz"),
+            },
+            "demo settings",
+        )
     config = resolve_config(TranslationConfig, args.config, args, base=base)
-    missing = [k for k in ("train_src", "train_tgt", "dev_src", "dev_tgt") if not getattr(config, k)]
+    missing = [
+        k for k in ("train_src", "train_tgt", "dev_src", "dev_tgt") if not getattr(config, k)
+    ]
     if missing:
         flags = ", ".join("--" + k.replace("_", "-") for k in missing)
         raise ValueError(f"missing {flags} (or set them in the --config file)")
@@ -122,8 +132,9 @@ def main(argv=None) -> int:
 def run(args) -> int:
     config, run_dir, demo = build_config(args)
     if not args.resume and os.path.exists(os.path.join(run_dir, "last.pt")):
-        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it, or "
-                         "choose another --out")
+        raise ValueError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out"
+        )
     import numpy as np
     import torch
 
@@ -134,8 +145,10 @@ def run(args) -> int:
 
     log = print
     if demo:
-        log(f"demo: training a small Spanish->English model on the corpus shipped with the "
-            f"package, for {config.max_minutes:g} minutes, into {run_dir}")
+        log(
+            f"demo: training a small Spanish->English model on the corpus shipped with the "
+            f"package, for {config.max_minutes:g} minutes, into {run_dir}"
+        )
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -150,10 +163,21 @@ def run(args) -> int:
     model = build_model(config, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
     model.to(device)
     parameters = sum(p.numel() for p in model.parameters())
-    log(f"model: {config.cell} {config.encoder_layers}+{config.decoder_layers} layers, hidden "
-        f"{config.hidden_size}, {parameters / 1e6:.1f}M parameters, on {device}")
-    task = TranslationTask(config, model, source_tokenizer, target_tokenizer, train_src,
-                           train_tgt, dev_src, dev_tgt, log=log)
+    log(
+        f"model: {config.cell} {config.encoder_layers}+{config.decoder_layers} layers, hidden "
+        f"{config.hidden_size}, {parameters / 1e6:.1f}M parameters, on {device}"
+    )
+    task = TranslationTask(
+        config,
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        train_src,
+        train_tgt,
+        dev_src,
+        dev_tgt,
+        log=log,
+    )
     trainer = Trainer(task, config, run_dir)
     try:
         trainer.train(resume=args.resume)
@@ -161,8 +185,10 @@ def run(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if trainer._interrupted:
-        log(f"saved {trainer.last_path}; continue with: python -m seq2seq.train --out "
-            f"{run_dir} --resume")
+        log(
+            f"saved {trainer.last_path}; continue with: python -m seq2seq.train --out "
+            f"{run_dir} --resume"
+        )
         return 130
     if args.no_export:
         return 0
@@ -182,15 +208,21 @@ def report(config, run_dir: str, dev_src, dev_tgt, log) -> int:
     translations = translator.translate(dev_src, beam=5, batch_size=32, truncate=True)
     seconds = time.monotonic() - started
     scores = corpus_scores([t.text for t in translations], dev_tgt)
-    log(f"\ndev BLEU {scores['bleu']:.2f}, chrF {scores['chrf']:.2f} (beam 5, ONNX runtime, "
-        f"{len(dev_src) / seconds:.1f} sentences/s)  {scores['bleu_signature']}")
+    log(
+        f"\ndev BLEU {scores['bleu']:.2f}, chrF {scores['chrf']:.2f} (beam 5, ONNX runtime, "
+        f"{len(dev_src) / seconds:.1f} sentences/s)  {scores['bleu_signature']}"
+    )
     log("\nsample translations (dev):")
     for i in range(min(3, len(dev_src))):
-        log(f"  source:    {dev_src[i]}\n  output:    {translations[i].text}\n"
-            f"  reference: {dev_tgt[i]}\n")
+        log(
+            f"  source:    {dev_src[i]}\n  output:    {translations[i].text}\n"
+            f"  reference: {dev_tgt[i]}\n"
+        )
     log(f"run directory: {run_dir} (config.yaml, metrics.jsonl, curves.png, last.pt, best.pt)")
-    log(f"bundle:        {bundle}   try: echo 'Dios es amor.' | python -m seq2seq.translate "
-        f"--bundle {bundle} --beam 5")
+    log(
+        f"bundle:        {bundle}   try: echo 'Dios es amor.' | python -m seq2seq.translate "
+        f"--bundle {bundle} --beam 5"
+    )
     return 0
 
 

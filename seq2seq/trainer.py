@@ -25,7 +25,12 @@ from typing import Protocol
 
 import torch
 
-from seq2seq.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from seq2seq.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 from seq2seq.config import save_config
 from seq2seq.optim import LearningRateSchedule, build_optimizer
 from seq2seq.plotting import plot_curves
@@ -156,7 +161,9 @@ class Trainer:
         """Continue from ``last.pt`` exactly where it stopped."""
         payload = load_checkpoint(self.last_path, map_location=self.device)
         if payload["kind"] != self.task.kind:
-            raise ValueError(f"{self.last_path}: a {payload['kind']} checkpoint, not {self.task.kind}")
+            raise ValueError(
+                f"{self.last_path}: a {payload['kind']} checkpoint, not {self.task.kind}"
+            )
         try:
             self.task.model.load_state_dict(payload["model"])
         except RuntimeError as error:
@@ -177,8 +184,10 @@ class Trainer:
         self.bad_evaluations = progress["bad_evaluations"]
         self._resume_rng = payload["rng"]
         self._resume_task_state = payload["task"]
-        self.log(f"resuming {self.run_dir} at update {self.step} (epoch {self.epoch}, "
-                 f"batch {self.batch_index})")
+        self.log(
+            f"resuming {self.run_dir} at update {self.step} (epoch {self.epoch}, "
+            f"batch {self.batch_index})"
+        )
 
     # ----------------------------------------------------------------- bookkeeping
 
@@ -219,20 +228,29 @@ class Trainer:
         else:
             self.bad_evaluations += 1
         decayed = self.schedule.report(improved)
-        row = {"split": "dev", "step": self.step, "epoch": self.epoch,
-               "elapsed": round(self.elapsed, 1), **results,
-               "eval_seconds": round(time.monotonic() - started, 2)}
+        row = {
+            "split": "dev",
+            "step": self.step,
+            "epoch": self.epoch,
+            "elapsed": round(self.elapsed, 1),
+            **results,
+            "eval_seconds": round(time.monotonic() - started, 2),
+        }
         self._write_metrics(row)
-        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                          for k, v in results.items())
+        shown = ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in results.items()
+        )
         note = " (best)" if improved else ""
         if decayed:
-            note += f"; learning rate now {self.schedule.rate(self.step + 1):.3g}"
+            note += f"; learning rate now {self.schedule.rate(self.step + 1, self.elapsed):.3g}"
         self.log(f"[update {self.step}] dev: {shown}{note}")
         self.save(best=improved)
         try:
-            plot_curves(self.metrics_path, os.path.join(self.run_dir, "curves.png"),
-                        self.task.selection_metric)
+            plot_curves(
+                self.metrics_path,
+                os.path.join(self.run_dir, "curves.png"),
+                self.task.selection_metric,
+            )
         except Exception as error:  # a plot must never stop training
             self.log(f"(could not draw curves.png: {error})")
         return row
@@ -257,8 +275,14 @@ class Trainer:
         progress = self._progress_bar()
         session_start = time.monotonic()
         session_elapsed_start = self.elapsed
-        window = {"loss_sum": 0.0, "nll_sum": 0.0, "tokens": 0, "throughput_tokens": 0,
-                  "seconds": 0.0, "steps": 0}
+        window = {
+            "loss_sum": 0.0,
+            "nll_sum": 0.0,
+            "tokens": 0,
+            "throughput_tokens": 0,
+            "seconds": 0.0,
+            "steps": 0,
+        }
         last_eval_step = self.step if resume else -1
         try:
             while not self.stop_reason:
@@ -293,9 +317,11 @@ class Trainer:
                         self.evaluate()
                         last_eval_step = self.step
                         if config.patience and self.bad_evaluations >= config.patience:
-                            self.stop_reason = (f"early stopping: no better dev "
-                                                f"{self.task.selection_metric} in "
-                                                f"{config.patience} evaluations")
+                            self.stop_reason = (
+                                f"early stopping: no better dev "
+                                f"{self.task.selection_metric} in "
+                                f"{config.patience} evaluations"
+                            )
                             break
                 else:
                     self.epoch += 1
@@ -310,11 +336,18 @@ class Trainer:
                 progress.close()
             signal.signal(signal.SIGINT, previous_handler)
         best = "none" if self.best_value is None else f"{self.best_value:.4g}"
-        self.log(f"stopped: {self.stop_reason} after {self.step} updates, "
-                 f"{self.elapsed / 60:.1f} min; best dev {self.task.selection_metric} "
-                 f"{best} at update {self.best_step}")
-        return {"step": self.step, "stop_reason": self.stop_reason, "best_value": self.best_value,
-                "best_step": self.best_step, "elapsed": self.elapsed}
+        self.log(
+            f"stopped: {self.stop_reason} after {self.step} updates, "
+            f"{self.elapsed / 60:.1f} min; best dev {self.task.selection_metric} "
+            f"{best} at update {self.best_step}"
+        )
+        return {
+            "step": self.step,
+            "stop_reason": self.stop_reason,
+            "best_value": self.best_value,
+            "best_step": self.best_step,
+            "elapsed": self.elapsed,
+        }
 
     def _train_step(self, batch) -> dict:
         model, config = self.task.model, self.config
@@ -326,7 +359,7 @@ class Trainer:
                 f"without saving, so {self.last_path} still holds the last good state. Lower "
                 "learning_rate, raise warmup_steps, or set clip_grad_norm, then --resume."
             )
-        rate = self.schedule.step(self.step + 1)
+        rate = self.schedule.step(self.step + 1, self.elapsed)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if config.clip_grad_norm > 0:
@@ -352,8 +385,13 @@ class Trainer:
         }
         self._write_metrics(row)
         if progress is not None:
-            progress.set_postfix(loss=f"{row['loss']:.3f}", tok_s=row["tokens_per_s"],
-                                 lr=f"{row['lr']:.2g}", epoch=self.epoch, refresh=False)
+            progress.set_postfix(
+                loss=f"{row['loss']:.3f}",
+                tok_s=row["tokens_per_s"],
+                lr=f"{row['lr']:.2g}",
+                epoch=self.epoch,
+                refresh=False,
+            )
         for key in window:
             window[key] = 0 if key != "seconds" else 0.0
 
@@ -363,16 +401,24 @@ class Trainer:
         from tqdm import tqdm
 
         total = self.config.max_steps or None
-        return tqdm(total=total, initial=self.step, unit="upd", dynamic_ncols=True,
-                    file=sys.stderr, mininterval=1.0)
+        return tqdm(
+            total=total,
+            initial=self.step,
+            unit="upd",
+            dynamic_ncols=True,
+            file=sys.stderr,
+            mininterval=1.0,
+        )
 
     def _install_interrupt_handler(self):
         def handler(signum, frame):
             if self._interrupted:  # a second Ctrl-C: stop right now
                 raise KeyboardInterrupt
             self._interrupted = True
-            self.log("\nCtrl-C: finishing this update, saving last.pt, then stopping "
-                     "(press again to abort without saving)")
+            self.log(
+                "\nCtrl-C: finishing this update, saving last.pt, then stopping "
+                "(press again to abort without saving)"
+            )
 
         try:
             return signal.signal(signal.SIGINT, handler)

@@ -24,20 +24,34 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=0, help="sample from the k best tokens")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed")
-    parser.add_argument("--length-penalty", type=float, default=1.0,
-                        help="beam: rank by score / length ** this (0: raw log-probability)")
+    parser.add_argument(
+        "--length-penalty",
+        type=float,
+        default=1.0,
+        help="beam: rank by score / length ** this (0: raw log-probability)",
+    )
     parser.add_argument("--min-length", type=int, default=0, help="minimum output tokens")
-    parser.add_argument("--max-length-ratio", type=float, default=2.0,
-                        help="at most ratio x source tokens + offset output tokens")
+    parser.add_argument(
+        "--max-length-ratio",
+        type=float,
+        default=2.0,
+        help="at most ratio x source tokens + offset output tokens",
+    )
     parser.add_argument("--max-length-offset", type=int, default=10, help="see ratio")
-    parser.add_argument("--no-repeat-ngram", type=int, default=0,
-                        help="forbid repeating any n-gram of this size (0: off)")
+    parser.add_argument(
+        "--no-repeat-ngram",
+        type=int,
+        default=0,
+        help="forbid repeating any n-gram of this size (0: off)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (bundle)")
-    parser.add_argument("--truncate", action="store_true",
-                        help="cut inputs longer than the model was trained on, instead of "
-                        "stopping with an error")
+    parser.add_argument(
+        "--truncate",
+        action="store_true",
+        help="cut inputs longer than the model was trained on, instead of stopping with an error",
+    )
 
 
 def load_translator(args):
@@ -50,8 +64,10 @@ def load_translator(args):
 
         from seq2seq.torch_translator import TorchTranslator
     except ImportError as error:
-        raise RuntimeError(f"--checkpoint decodes with torch, which cannot be imported here "
-                           f"({error}); export a bundle and use --bundle") from None
+        raise RuntimeError(
+            f"--checkpoint decodes with torch, which cannot be imported here "
+            f"({error}); export a bundle and use --bundle"
+        ) from None
     if args.threads:
         torch.set_num_threads(args.threads)
     return TorchTranslator.from_checkpoint(args.checkpoint, device=args.device)
@@ -59,11 +75,18 @@ def load_translator(args):
 
 def decoding_options(args) -> dict:
     return dict(
-        beam=1 if args.sample else args.beam, sample=args.sample, temperature=args.temperature,
-        top_k=args.top_k, top_p=args.top_p, seed=args.seed, n_best=args.n_best,
-        length_penalty=args.length_penalty, min_length=args.min_length,
+        beam=1 if args.sample else args.beam,
+        sample=args.sample,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        n_best=args.n_best,
+        length_penalty=args.length_penalty,
+        min_length=args.min_length,
         max_length=(args.max_length_ratio, args.max_length_offset),
-        no_repeat_ngram=args.no_repeat_ngram, batch_size=args.batch_size,
+        no_repeat_ngram=args.no_repeat_ngram,
+        batch_size=args.batch_size,
         truncate=args.truncate,
     )
 
@@ -75,8 +98,9 @@ def read_chunks(stream, name: str, chunk_lines: int) -> Iterator[list[str]]:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise ValueError(f"{name}: line {number} is not valid UTF-8 ({error.reason} at byte "
-                             f"{error.start})") from None
+            raise ValueError(
+                f"{name}: line {number} is not valid UTF-8 ({error.reason} at byte {error.start})"
+            ) from None
         chunk.append(line.rstrip("\r\n"))
         if len(chunk) == chunk_lines:
             yield chunk
@@ -92,8 +116,12 @@ def main(argv=None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_decoding_arguments(parser)
-    parser.add_argument("--n-best", type=int, default=1,
-                        help="write the N best hypotheses per line (INDEX ||| text ||| score)")
+    parser.add_argument(
+        "--n-best",
+        type=int,
+        default=1,
+        help="write the N best hypotheses per line (INDEX ||| text ||| score)",
+    )
     parser.add_argument("--input", default="-", help="input file (default: standard input)")
     parser.add_argument("--output", default="-", help="output file (default: standard output)")
     args = parser.parse_args(argv)

@@ -18,9 +18,18 @@ from seq2seq.torch_translator import TorchTranslator
 class TranslationTask:
     kind = "translation"
 
-    def __init__(self, config, model: Seq2SeqModel, source_tokenizer: Tokenizer,
-                 target_tokenizer: Tokenizer, train_src: list[str], train_tgt: list[str],
-                 dev_src: list[str], dev_tgt: list[str], log=print):
+    def __init__(
+        self,
+        config,
+        model: Seq2SeqModel,
+        source_tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer,
+        train_src: list[str],
+        train_tgt: list[str],
+        dev_src: list[str],
+        dev_tgt: list[str],
+        log=print,
+    ):
         self.config = config
         self.model = model
         self.device = next(model.parameters()).device
@@ -33,8 +42,9 @@ class TranslationTask:
         keep, report = filter_pairs(src_ids, tgt_ids, config.max_length, config.max_length_ratio)
         log(f"training data: {report}")
         if not keep:
-            raise ValueError("no training pairs left after filtering; check the data and "
-                             "max_length")
+            raise ValueError(
+                "no training pairs left after filtering; check the data and max_length"
+            )
         self.src = [src_ids[i] for i in keep]
         self.tgt = [tgt_ids[i] for i in keep]
         # + 1 for the EOS (source) and the BOS/EOS shift (target)
@@ -43,8 +53,9 @@ class TranslationTask:
         self.dev_tgt = dev_tgt
         self.dev_src_ids = [source_tokenizer.encode(s) for s in dev_src]
         self.dev_tgt_ids = [target_tokenizer.encode(t) for t in dev_tgt]
-        self.translator = TorchTranslator(model, source_tokenizer, target_tokenizer,
-                                          config.max_length)
+        self.translator = TorchTranslator(
+            model, source_tokenizer, target_tokenizer, config.max_length
+        )
 
     # ----------------------------------------------------------------- batches
 
@@ -72,12 +83,18 @@ class TranslationTask:
         return loss_sum, nll_sum, int(target.numel()), int(src_lengths.sum())
 
     def train_step(self, batch: np.ndarray):
-        src, src_lengths, tgt_in, tgt_out = self._tensors([self.src[i] for i in batch],
-                                                          [self.tgt[i] for i in batch])
+        src, src_lengths, tgt_in, tgt_out = self._tensors(
+            [self.src[i] for i in batch], [self.tgt[i] for i in batch]
+        )
         loss_sum, nll_sum, tokens, src_tokens = self._loss(
-            src, src_lengths, tgt_in, tgt_out, self.config.label_smoothing)
-        stats = {"loss_sum": float(loss_sum.detach()), "nll_sum": float(nll_sum), "tokens": tokens,
-                 "throughput_tokens": tokens + src_tokens}
+            src, src_lengths, tgt_in, tgt_out, self.config.label_smoothing
+        )
+        stats = {
+            "loss_sum": float(loss_sum.detach()),
+            "nll_sum": float(nll_sum),
+            "tokens": tokens,
+            "throughput_tokens": tokens + src_tokens,
+        }
         return loss_sum / tokens, stats
 
     # ----------------------------------------------------------------- evaluation
@@ -98,7 +115,9 @@ class TranslationTask:
         nll = self.dev_nll()
         results = {"nll": nll, "ppl": math.exp(min(50.0, nll))}
         translations = self.translator.translate(
-            self.dev_src, beam=self.config.eval_beam, batch_size=self.config.eval_batch_size,
+            self.dev_src,
+            beam=self.config.eval_beam,
+            batch_size=self.config.eval_batch_size,
             truncate=True,
         )
         hypotheses = [t.text for t in translations]
