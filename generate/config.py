@@ -19,7 +19,7 @@ class LanguageModelConfig(TrainingConfig):
     """Everything a language-model run needs."""
 
     # --- training loop: values that suit language models better than the shared defaults ---
-    learning_rate: float = option(2e-3, "peak learning rate")
+    learning_rate: float = option(3e-3, "peak learning rate")
     lr_patience: int = option(0, "plateau: evaluations without improvement before a decay")
     label_smoothing: float = option(
         0.0, "label smoothing of the loss (0 for language models: it inflates perplexity)"
@@ -53,8 +53,8 @@ class LanguageModelConfig(TrainingConfig):
 
     # --- model ---
     cell: str = option("lstm", "recurrent cell", ("lstm", "gru", "rnn"))
-    embedding_size: int = option(128, "embedding size")
-    hidden_size: int = option(512, "hidden size of every layer")
+    embedding_size: int = option(96, "embedding size")
+    hidden_size: int = option(384, "hidden size of every layer")
     layers: int = option(2, "stacked recurrent layers")
     dropout: float = option(0.1, "locked dropout between layers and before the output layer")
     embedding_dropout: float = option(0.0, "locked dropout on the embeddings")
@@ -72,6 +72,13 @@ class LanguageModelConfig(TrainingConfig):
         128,
         "tokens per row per update (truncated backpropagation through time); the hidden "
         "state carries over to the next window",
+    )
+
+    state_reset: float = option(
+        0.05,
+        "chance per row and window that the carried state restarts from zeros. Without it a "
+        "model trained on endless streams can drift into states a fresh start (every prompt) "
+        "never reaches, and then fails on text read from the start",
     )
 
     # --- evaluation ---

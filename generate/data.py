@@ -2,9 +2,11 @@
 stream, and cutting the stream into windows for truncated backpropagation through time.
 
 Training reads the text as ``batch_size`` contiguous rows side by side, ``bptt`` tokens at a
-time, so the hidden state at the end of one window is the right start for the next. The windows
-of an epoch are a pure function of (seed, epoch): a resumed run rebuilds exactly the windows it
-had. numpy only (the torch-free evaluation reads texts with it too).
+time, so the hidden state at the end of one window is the right start for the next. A few rows
+start afresh at each window (``state_reset``), so the model keeps meeting the zero state it
+starts from when it reads a prompt. The windows of an epoch are a pure function of (seed,
+epoch): a resumed run rebuilds exactly the windows it had. numpy only (the torch-free
+evaluation reads texts with it too).
 """
 
 from __future__ import annotations
@@ -86,20 +88,25 @@ def check_stream_length(ids: np.ndarray, batch_size: int, bptt: int, origin: str
 
 
 def training_windows(
-    ids: np.ndarray, batch_size: int, bptt: int, seed: int, epoch: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The windows of one epoch: ``(inputs, targets)`` pairs of int64 [batch_size, time]
-    (time = ``bptt``, the last window maybe shorter), targets one token ahead of inputs.
+    ids: np.ndarray, batch_size: int, bptt: int, seed: int, epoch: int, state_reset: float = 0.0
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The windows of one epoch: ``(inputs, targets, reset)`` with ``inputs`` and ``targets``
+    int64 [batch_size, time] (time = ``bptt``, the last window maybe shorter; targets one token
+    ahead of inputs) and ``reset`` bool [batch_size]: the rows whose carried state is to be
+    zeroed before the window (each with probability ``state_reset``).
 
     ``ids`` [tokens] is cut into ``batch_size`` contiguous rows, starting at a random offset
-    below ``bptt`` (a pure function of ``seed`` and ``epoch``) so that window boundaries move
-    from epoch to epoch. Row ``r`` of window ``k + 1`` continues row ``r`` of window ``k``."""
-    offset = int(np.random.default_rng([seed, epoch]).integers(0, bptt))
+    below ``bptt`` so that window boundaries move from epoch to epoch. Row ``r`` of window
+    ``k + 1`` continues row ``r`` of window ``k``. A pure function of its arguments."""
+    rng = np.random.default_rng([seed, epoch])
+    offset = int(rng.integers(0, bptt))
     per_row = (len(ids) - 1 - offset) // batch_size
     used = batch_size * per_row
     inputs = ids[offset : offset + used].reshape(batch_size, per_row)
     targets = ids[offset + 1 : offset + 1 + used].reshape(batch_size, per_row)
+    starts = range(0, per_row, bptt)
+    resets = rng.random((len(starts), batch_size)) < state_reset
     return [
-        (inputs[:, start : start + bptt], targets[:, start : start + bptt])
-        for start in range(0, per_row, bptt)
+        (inputs[:, start : start + bptt], targets[:, start : start + bptt], reset)
+        for start, reset in zip(starts, resets)
     ]

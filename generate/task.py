@@ -1,8 +1,9 @@
 """Language modelling as a task for :class:`seq2seq.trainer.Trainer`: windows, loss, validation.
 
 The hidden state is carried from one window to the next (detached, so gradients stop at the
-window: truncated backpropagation through time), reset at the start of every epoch, and saved
-in the checkpoint, so a resumed run continues with exactly the state it had.
+window: truncated backpropagation through time), reset at the start of every epoch and, for a
+few random rows, at every window (``state_reset``), and saved in the checkpoint, so a resumed
+run continues with exactly the state it had.
 """
 
 from __future__ import annotations
@@ -56,16 +57,19 @@ class LanguageModelTask:
 
     # ----------------------------------------------------------------- training
 
-    def epoch_batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        return training_windows(
-            self.train_ids, self.config.batch_size, self.config.bptt, self.config.seed, epoch
-        )
+    def epoch_batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        c = self.config
+        return training_windows(self.train_ids, c.batch_size, c.bptt, c.seed, epoch, c.state_reset)
 
     def start_epoch(self, epoch: int) -> None:
         self.state = None  # the rows start at new places in the text
 
-    def train_step(self, batch: tuple[np.ndarray, np.ndarray]):
-        inputs, targets = (self._tensor(a) for a in batch)
+    def train_step(self, batch: tuple[np.ndarray, np.ndarray, np.ndarray]):
+        inputs, targets, reset = batch
+        inputs, targets = self._tensor(inputs), self._tensor(targets)
+        if self.state is not None and reset.any():
+            keep = self._tensor(~reset).view(1, -1, 1)
+            self.state = tuple(s * keep for s in self.state)
         features, state = self.model(inputs, self.state)
         self.state = tuple(s.detach() for s in state)
         output = self.model.output

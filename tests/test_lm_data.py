@@ -113,7 +113,7 @@ def test_word_vocabulary_frequency_cut_off():
 
 def test_training_windows_are_contiguous_rows():
     ids = np.arange(1000, dtype=np.int64)
-    windows = training_windows(ids, batch_size=4, bptt=32, seed=1, epoch=1)
+    windows = [w[:2] for w in training_windows(ids, batch_size=4, bptt=32, seed=1, epoch=1)]
     assert all(x.shape == y.shape and x.shape[0] == 4 and x.shape[1] <= 32 for x, y in windows)
     assert all(x.shape[1] == 32 for x, _ in windows[:-1])
     inputs = np.concatenate([x for x, _ in windows], axis=1)
@@ -130,11 +130,20 @@ def test_training_windows_are_a_function_of_seed_and_epoch():
     ids = np.arange(5000, dtype=np.int64)
 
     def layout(seed, epoch):
-        return [(x.tolist(), y.tolist()) for x, y in training_windows(ids, 8, 20, seed, epoch)]
+        windows = training_windows(ids, 8, 20, seed, epoch, state_reset=0.3)
+        return [(x.tolist(), y.tolist(), r.tolist()) for x, y, r in windows]
 
     assert layout(1, 3) == layout(1, 3)
     offsets = {training_windows(ids, 8, 20, 1, epoch)[0][0][0, 0] for epoch in range(1, 9)}
     assert len(offsets) > 1  # window boundaries move from epoch to epoch
+
+
+def test_training_windows_mark_rows_whose_state_restarts():
+    ids = np.arange(20000, dtype=np.int64)
+    resets = np.stack([r for _, _, r in training_windows(ids, 16, 10, 1, 1, state_reset=0.25)])
+    assert resets.dtype == bool and resets.shape == (len(resets), 16)
+    assert resets.mean() == pytest.approx(0.25, abs=0.03)
+    assert not any(r.any() for _, _, r in training_windows(ids, 16, 10, 1, 1))
 
 
 def test_a_text_too_short_for_the_batch_is_refused():
