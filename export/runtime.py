@@ -351,28 +351,39 @@ class _Continuation:
     """The text of one continuation as its tokens arrive.
 
     Tokens are decoded after the prompt's last token, so what separates prompt and continuation
-    (a word tokenizer's space, a sentencepiece word boundary) comes out right. The text ends
+    (a word tokenizer's space, a sentencepiece word boundary) comes out right. Decoding is local
+    (a token's text depends on the token before it at most), so all but the last few tokens are
+    decoded once and kept, and a long text costs time linear in its length. The text ends
     before the first stop string that appears; a tail that could still become a stop string is
     held back, so a released piece is never taken back."""
 
+    SETTLE_AFTER = 32  # pending tokens that trigger keeping their text for good
+
     def __init__(self, tokenizer: Tokenizer, context: list[int], stops: Sequence[str]):
         self.tokenizer = tokenizer
-        self.context = context
-        self.prefix = tokenizer.decode(context)
+        self.context = context  # the token before the pending ones
+        self.settled = ""  # the text of the tokens before the pending ones
+        self.pending: list[int] = []
         self.stops = [s for s in stops if s]
-        self.tokens: list[int] = []
         self.text = ""  # released so far
         self.stopped = False
 
+    def _after(self, context: list[int], tokens: list[int]) -> str:
+        """The text ``tokens`` add after ``context``."""
+        prefix = self.tokenizer.decode(context)
+        full = self.tokenizer.decode(context + tokens)
+        return full[len(prefix) :] if full.startswith(prefix) else self.tokenizer.decode(tokens)
+
     def _decode(self) -> str:
-        full = self.tokenizer.decode(self.context + self.tokens)
-        if full.startswith(self.prefix):
-            return full[len(self.prefix) :]
-        return self.tokenizer.decode(self.tokens)
+        if len(self.pending) > self.SETTLE_AFTER:
+            head, self.pending = self.pending[:-1], self.pending[-1:]
+            self.settled += self._after(self.context, head)
+            self.context = head[-1:]
+        return self.settled + self._after(self.context, self.pending)
 
     def add(self, token: int) -> str:
         """Take the next token; return the newly released text (maybe "")."""
-        self.tokens.append(token)
+        self.pending.append(token)
         text = self._decode()
         found = [text.find(s) for s in self.stops if s in text]
         if found:

@@ -30,7 +30,7 @@ from export.exporter import (
 from export.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID, tokenizer_from_state
 from generate.model import RNNLanguageModel
 
-STEP_GRAPH = "step.onnx"
+STEP_GRAPH = "lm_step.onnx"
 
 
 class LanguageModelStepGraph(nn.Module):

@@ -7,6 +7,8 @@ the model differs. Tests compare it with the exported bundle; the sampling bench
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -14,6 +16,19 @@ from export.runtime import GeneratorBase
 from export.tokenizers import Tokenizer
 from generate.model import RNNLanguageModel
 from generate.vocabulary import newline_id
+
+
+@contextlib.contextmanager
+def plain_rnn_kernels():
+    """Run torch's own RNN kernels rather than oneDNN's (its CPU default), which cost
+    milliseconds per call on one token: five times the plain kernels for a 2x384 LSTM at batch
+    1. (oneDNN pays off in training, on long sequences.)"""
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
 
 
 class TorchGenerator(GeneratorBase):
@@ -42,7 +57,7 @@ class TorchGenerator(GeneratorBase):
 
     def _run(self, tokens: torch.Tensor, state: tuple) -> tuple[np.ndarray, tuple]:
         """``tokens`` [rows, time], state [layers, rows, hidden] -> last log-probs, state."""
-        with torch.no_grad():
+        with torch.no_grad(), plain_rnn_kernels():
             features, state = self.model(tokens, state)
             log_probs = self.model.log_probs(features[:, -1])
         return log_probs.cpu().numpy(), state

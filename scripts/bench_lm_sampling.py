@@ -7,13 +7,15 @@ The same model (a trained checkpoint, or a randomly initialised one of the size 
   ``python -m generate.sample`` runs);
 - ``torch eager loop``: a straightforward loop over the torch model, one token per call, state
   kept in torch, ``torch.multinomial`` to sample;
-- ``torch Generator``: :class:`generate.torch_generator.TorchGenerator`, the torch model under
-  the runtime's own search code (so the gap to the first line is the model call alone).
+- ``torch eager loop, oneDNN off``: the same with torch's oneDNN RNN kernels (its CPU default)
+  switched off: they cost milliseconds per one-token call;
+- ``torch Generator``: :class:`generate.torch_generator.TorchGenerator`, the torch model (oneDNN
+  off) under the runtime's own search code (so the gap to the first line is the model call).
 
 Every variant runs once to warm up, then ``--rounds`` times interleaved; the table gives the
 median tokens/s (generated tokens of all rows per second, prompt reading included). ::
 
-    python scripts/bench_lm_sampling.py                      # random 2x512 LSTM, char vocab
+    python scripts/bench_lm_sampling.py                      # random 2x384 LSTM, char vocab
     python scripts/bench_lm_sampling.py --checkpoint runs/shakespeare-char/best.pt
 """
 
@@ -37,8 +39,12 @@ def parse_args():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--checkpoint", help="a language-model checkpoint (default: random)")
-    parser.add_argument("--hidden-size", type=int, default=512, help="random model: hidden size")
-    parser.add_argument("--embedding-size", type=int, default=128, help="random model: embedding")
+    parser.add_argument(
+        "--hidden-size", type=int, default=384, help="random model: hidden size (the default's)"
+    )
+    parser.add_argument(
+        "--embedding-size", type=int, default=96, help="random model: embedding (the default's)"
+    )
     parser.add_argument("--layers", type=int, default=2, help="random model: layers")
     parser.add_argument(
         "--cell", default="lstm", choices=["lstm", "gru", "rnn"], help="random model: cell"
@@ -113,6 +119,14 @@ def eager_loop(model, tokenizer, prompts: list[str], tokens: int, seed: int) -> 
     return [tokenizer.decode(row) for row in rows]
 
 
+def eager_loop_plain_kernels(model, tokenizer, prompts, tokens, seed) -> list[str]:
+    """The same loop with torch's oneDNN RNN kernels off (slow on one token at a time)."""
+    from generate.torch_generator import plain_rnn_kernels
+
+    with plain_rnn_kernels():
+        return eager_loop(model, tokenizer, prompts, tokens, seed)
+
+
 def main() -> None:
     args = parse_args()
     import torch
@@ -133,6 +147,9 @@ def main() -> None:
     variants = {
         "onnx Generator": lambda p, s: onnx.generate(p, max_tokens=args.tokens, seed=s),
         "torch eager loop": lambda p, s: eager_loop(model, tokenizer, p, args.tokens, s),
+        "torch eager loop, oneDNN off": lambda p, s: eager_loop_plain_kernels(
+            model, tokenizer, p, args.tokens, s
+        ),
         "torch Generator": lambda p, s: torch_generator.generate(p, max_tokens=args.tokens, seed=s),
     }
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]

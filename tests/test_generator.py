@@ -52,8 +52,8 @@ def test_different_seeds_give_different_texts(generator):
 
 
 def test_greedy_equals_the_torch_model(generator, torch_generator, exported):
-    onnx = generator.generate(PROMPTS, max_tokens=30, temperature=0)
-    assert onnx == torch_generator.generate(PROMPTS, max_tokens=30, temperature=0)
+    onnx = generator.generate(PROMPTS, max_tokens=80, temperature=0)
+    assert onnx == torch_generator.generate(PROMPTS, max_tokens=80, temperature=0)
     # and an argmax loop written directly over the torch model
     import torch
 
@@ -63,7 +63,7 @@ def test_greedy_equals_the_torch_model(generator, torch_generator, exported):
         with torch.no_grad():
             features, state = model(torch.tensor([ids]))
             out = []
-            for _ in range(30):
+            for _ in range(80):
                 scores = model.log_probs(features[:, -1])[0]
                 scores[:4] = -float("inf")  # specials are never written
                 out.append(int(scores.argmax()))
@@ -178,6 +178,12 @@ def test_a_continuation_is_spaced_from_its_prompt(tmp_path, level):
     continuation = _Continuation(tokenizer, prompt[-1:], stops=[])
     text = "".join(continuation.add(t) for t in ids[len(prompt) :]) + continuation.finish()
     assert text == " hath come\nsweet lady"
+    # a long text, decoded piece by piece (earlier tokens are settled), as decoded at once
+    ids = tokenizer.encode(TEXT)
+    continuation = _Continuation(tokenizer, ids[:1], stops=[])
+    text = "".join(continuation.add(t) for t in ids[1:]) + continuation.finish()
+    assert len(ids) > 4 * _Continuation.SETTLE_AFTER
+    assert tokenizer.decode(ids[:1]) + text == tokenizer.decode(ids) == TEXT
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -230,7 +236,7 @@ def test_a_fake_manifest_is_refused_clearly(tmp_path, exported):
 def test_a_damaged_graph_is_refused_clearly(tmp_path, exported):
     damaged = tmp_path / "damaged"
     shutil.copytree(exported.bundle, damaged)
-    with open(damaged / "step.onnx", "r+b") as f:
+    with open(damaged / "lm_step.onnx", "r+b") as f:
         f.seek(100)
         f.write(b"\x00\x01\x02")
     with pytest.raises(BundleError, match="checksum mismatch"):
