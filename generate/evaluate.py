@@ -2,9 +2,10 @@
 
 Prints JSON with ``bits_per_char`` (NLL in bits / characters of the text) and
 ``perplexity_per_word`` (exp(NLL / whitespace-separated words)), which compare across char,
-word and subword models, and the per-token ``nll`` and ``ppl``. The text is read with the
-exported step graph as ``--streams`` contiguous rows side by side, state carried, exactly as
-validation during training reads it. Runs on the torch-free runtime.
+word and subword models, the per-token ``nll`` and ``ppl``, and ``unknown_tokens``: a word
+model scores a word outside its vocabulary as one <unk>, which flatters its figures. The text
+is read with the exported step graph as ``--streams`` contiguous rows side by side, state
+carried, exactly as validation during training reads it. Runs on the torch-free runtime.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         from export.runtime import Generator
+        from export.tokenizers import UNK_ID
         from generate.data import read_text
         from generate.scores import text_scores
 
@@ -57,6 +59,9 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result = text_scores(nll, tokens, text)
+    # a word model scores a word outside its vocabulary as one cheap <unk>: its figures are
+    # optimistic by as much as such tokens are common, so report how common they are
+    result["unknown_tokens"] = generator.tokenizer.encode(text).count(UNK_ID)
     result.update(
         bundle=args.bundle,
         text=args.text,

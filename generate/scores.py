@@ -2,7 +2,9 @@
 
 A model's total negative log-likelihood of a text does not depend on how the text was cut into
 tokens, so dividing it by the text's characters or words (rather than by tokens) makes char,
-word and subword models comparable. numpy-free and torch-free.
+word and subword models comparable, with one caveat: a word model scores every word outside its
+vocabulary as a single <unk>, which makes its figures look better than they are when such
+words are common. numpy-free and torch-free.
 """
 
 from __future__ import annotations
