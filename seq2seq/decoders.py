@@ -64,9 +64,9 @@ class AttentionDecoder(nn.Module):
         masks = self.rnn.make_masks(embedded)
         outputs = []
         for t in range(embedded.size(1)):
-            step_input = torch.cat([embedded[:, t : t + 1], feed.unsqueeze(1)], dim=2)
-            output, rnn_state = self.rnn(step_input, rnn_state, masks)
-            attentional = self._attend(output, keys, memory, mask)
+            step_input = torch.cat([embedded[:, t], feed], dim=1)
+            output, rnn_state = self.rnn.cell_step(step_input, rnn_state, masks)
+            attentional = self._attend(output.unsqueeze(1), keys, memory, mask)
             feed = attentional.squeeze(1)
             outputs.append(attentional)
         return torch.cat(outputs, dim=1), (*rnn_state, feed)
