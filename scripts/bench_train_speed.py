@@ -7,14 +7,22 @@ decoder, 256 units, "general" attention, joint 8k sentencepiece, Adam, 2048-toke
 Variants run one after another in the same process, several rounds interleaved, so machine
 noise hits them alike; the table reports the median of the rounds.
 
-    python scripts/bench_train_speed.py --data ../shared/data/bible-es-en --steps 30
+With ``--opennmt-python`` (the python of an environment where OpenNMT-py is installed; it is
+never a dependency of this project) each round also trains OpenNMT-py on the same data, with the
+same sentencepiece model and model size, and the table gives every variant's speed as a ratio to
+OpenNMT-py's in the same round.
+
+    python scripts/bench_train_speed.py --data ../shared/data/bible-es-en --steps 30 \
+        [--opennmt-python /path/to/onmt-venv/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +38,92 @@ VARIANTS = {
 }
 
 
+OPENNMT_CONFIG = """\
+save_data: {work}/onmt
+src_vocab: {work}/onmt.vocab
+share_vocab: true
+overwrite: true
+data:
+  corpus_1:
+    path_src: {src}
+    path_tgt: {tgt}
+    transforms: [sentencepiece]
+src_subword_model: {spm}
+tgt_subword_model: {spm}
+src_vocab_size: 8100
+tgt_vocab_size: 8100
+save_model: {work}/onmt-model
+encoder_type: brnn
+decoder_type: rnn
+rnn_type: LSTM
+layers: 2
+hidden_size: 256
+word_vec_size: 256
+global_attention: general
+input_feed: {input_feed}
+batch_type: tokens
+batch_size: {batch_tokens}
+optim: adam
+learning_rate: 0.001
+train_steps: {train_steps}
+report_every: 10
+save_checkpoint_steps: 1000000
+num_workers: 0
+seed: 1
+"""
+REPORT = re.compile(r"Step (\d+)/.*?([\d.]+)/([\d.]+) tok/s")
+
+
+def opennmt_speed(python: str, work: str, steps: int) -> float:
+    """Train OpenNMT-py for ``steps`` + 20 updates; its src+tgt tokens/s over the reports after
+    the first 20 updates (start-up and warm-up excluded)."""
+    result = subprocess.run(
+        [python, "-m", "onmt.bin.train", "-config", os.path.join(work, "onmt.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rates = [
+        float(src) + float(tgt)
+        for step, src, tgt in REPORT.findall(result.stdout + result.stderr)
+        if int(step) > 20
+    ]
+    if not rates:
+        raise RuntimeError("OpenNMT-py printed no speed reports:\n" + result.stderr[-2000:])
+    return statistics.mean(rates)
+
+
+def prepare_opennmt(
+    python: str, work: str, src: str, tgt: str, spm: str, steps: int, batch_tokens: int
+) -> None:
+    with open(os.path.join(work, "onmt.yaml"), "w") as f:
+        f.write(
+            OPENNMT_CONFIG.format(
+                work=work,
+                src=src,
+                tgt=tgt,
+                spm=spm,
+                input_feed=1,
+                batch_tokens=batch_tokens,
+                train_steps=steps + 20,
+            )
+        )
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "onmt.bin.build_vocab",
+            "-config",
+            os.path.join(work, "onmt.yaml"),
+            "-n_sample",
+            "-1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -42,6 +136,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--variants", default="", help="comma-separated indices (default all)")
     parser.add_argument("--batch-tokens", type=int, default=2048)
+    parser.add_argument(
+        "--opennmt-python",
+        default="",
+        help="python of an environment with OpenNMT-py, to run it as baseline",
+    )
     args = parser.parse_args()
 
     import torch
@@ -92,8 +191,22 @@ def main() -> None:
         batches = task.epoch_batches(1)
         setups.append((name, task, trainer, batches))
     results = {name: [] for name, *_ in setups}
+    baseline = "OpenNMT-py (input feeding)"
+    if args.opennmt_python:
+        prepare_opennmt(
+            args.opennmt_python,
+            workdir,
+            src_path,
+            tgt_path,
+            os.path.join(workdir, "spm.model"),
+            args.steps,
+            args.batch_tokens,
+        )
+        results[baseline] = []
     position = 0
     for _ in range(args.rounds):
+        if args.opennmt_python:
+            results[baseline].append(opennmt_speed(args.opennmt_python, workdir, args.steps))
         for name, _task, trainer, batches in setups:
             for i in range(2):  # warm-up steps, not timed
                 trainer._train_step(batches[(position + i) % len(batches)])
@@ -108,11 +221,15 @@ def main() -> None:
         f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{args.rounds} rounds x {args.steps} steps, same batches for every variant\n"
     )
-    print("| variant | source+target tokens/s (median) | rounds |")
-    print("|---|---:|---|")
+    print("| variant | source+target tokens/s (median) | rounds | vs OpenNMT-py (median ratio) |")
+    print("|---|---:|---|---:|")
     for name, values in results.items():
         shown = ", ".join(f"{v:,.0f}" for v in values)
-        print(f"| {name} | {statistics.median(values):,.0f} | {shown} |")
+        ratio = ""
+        if args.opennmt_python:
+            ratios = [v / b for v, b in zip(values, results[baseline])]
+            ratio = f"{statistics.median(ratios):.2f}x"
+        print(f"| {name} | {statistics.median(values):,.0f} | {shown} | {ratio} |")
 
 
 if __name__ == "__main__":
