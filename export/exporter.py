@@ -17,7 +17,14 @@ from torch import nn
 
 from export import __version__
 from export.bundle import write_manifest
-from export.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID, tokenizer_from_state
+from export.tokenizers import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    SentencePieceSubsetTokenizer,
+    tokenizer_from_state,
+)
 
 DEFAULT_OPSET = 17
 
@@ -191,9 +198,7 @@ def export_translation(
         if quantize == "int8":
             quantize_int8(os.path.join(directory, "encoder.onnx"))
             quantize_int8(os.path.join(directory, "decoder_step.onnx"))
-        joint = source.state() == target.state()
-        source_spec = source.save(directory, "vocab" if joint else "source")
-        target_spec = source_spec if joint else target.save(directory, "target")
+        source_spec, target_spec = _save_tokenizers(source, target, directory)
         write_manifest(
             directory,
             {
@@ -227,6 +232,20 @@ def export_translation(
         )
 
     return _write_bundle(out_dir, write)
+
+
+def _save_tokenizers(source, target, directory: str) -> tuple[dict, dict]:
+    """Write the tokenizer files; a joint sentencepiece model is written once, whether the
+    target side uses all of it or a subset of its pieces."""
+    if source.state() == target.state():
+        spec = source.save(directory, "vocab")
+        return spec, spec
+    if isinstance(target, SentencePieceSubsetTokenizer) and target.base.state() == source.state():
+        source_spec = source.save(directory, "vocab")
+        pieces = "target.pieces.json"
+        target.save_pieces(os.path.join(directory, pieces))
+        return source_spec, {"kind": target.kind, "file": source_spec["file"], "pieces": pieces}
+    return source.save(directory, "source"), target.save(directory, "target")
 
 
 def _write_bundle(out_dir: str, write) -> dict:

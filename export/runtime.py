@@ -72,8 +72,10 @@ class StepGraph:
         if self.io_binding:
             import onnxruntime as ort
 
-            arrays = {k: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v), self.device, 0)
-                      for k, v in arrays.items()}
+            arrays = {
+                k: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v), self.device, 0)
+                for k, v in arrays.items()
+            }
         self.constants = arrays
 
     def set_state(self, arrays: Sequence[np.ndarray]) -> None:
@@ -98,7 +100,9 @@ class StepGraph:
             binding.bind_ortvalue_input(name, value)
         for name, value in zip(self.state_names, self.state):
             if isinstance(value, np.ndarray):
-                value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value), self.device, 0)
+                value = ort.OrtValue.ortvalue_from_numpy(
+                    np.ascontiguousarray(value), self.device, 0
+                )
             binding.bind_ortvalue_input(name, value)
         binding.bind_output(self.output_names[0], "cpu")
         for name in self.output_names[1:]:
@@ -154,8 +158,9 @@ class TranslatorBase:
     """Everything around the model: tokenizing, batching by length, search, detokenizing.
     Subclasses provide :meth:`start` (encode a batch, return a step function)."""
 
-    def __init__(self, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer,
-                 max_source_length: int):
+    def __init__(
+        self, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, max_source_length: int
+    ):
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.max_source_length = max_source_length
@@ -223,18 +228,39 @@ class TranslatorBase:
         for batch_number, start in enumerate(range(0, len(order), batch_size)):
             batch = order[start : start + batch_size]
             hypotheses = self._search_batch(
-                [ids[i] for i in batch], beam, sample, temperature, top_k, top_p,
-                None if seed is None else seed + batch_number, n_best, length_penalty,
-                min_length, max_length, no_repeat_ngram,
+                [ids[i] for i in batch],
+                beam,
+                sample,
+                temperature,
+                top_k,
+                top_p,
+                None if seed is None else seed + batch_number,
+                n_best,
+                length_penalty,
+                min_length,
+                max_length,
+                no_repeat_ngram,
             )
             for index, hyps in zip(batch, hypotheses):
-                texts = [(self.target_tokenizer.decode(h.tokens), h.normalized_score)
-                         for h in hyps]
+                texts = [(self.target_tokenizer.decode(h.tokens), h.normalized_score) for h in hyps]
                 results[index] = Translation(texts[0][0], texts[0][1], texts)
         return results
 
-    def _search_batch(self, src_ids, beam, sample, temperature, top_k, top_p, seed, n_best,
-                      length_penalty, min_length, max_length, no_repeat_ngram):
+    def _search_batch(
+        self,
+        src_ids,
+        beam,
+        sample,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        n_best,
+        length_penalty,
+        min_length,
+        max_length,
+        no_repeat_ngram,
+    ):
         lengths = np.asarray([len(s) + 1 for s in src_ids], dtype=np.int64)  # + EOS
         src = np.full((len(src_ids), int(lengths.max())), PAD_ID, dtype=np.int64)
         for row, tokens in enumerate(src_ids):
@@ -249,12 +275,29 @@ class TranslatorBase:
         step = self.start(src, lengths)
         start_tokens = np.full(len(src_ids), BOS_ID, dtype=np.int64)
         if beam > 1:
-            return beam_search(step, start_tokens, limits, EOS_ID, beam_size=beam,
-                               min_length=min_length, length_penalty=length_penalty,
-                               n_best=n_best, no_repeat_ngram=no_repeat_ngram)
-        found = sample_search(step, start_tokens, limits, EOS_ID, min_length=min_length,
-                              temperature=temperature if sample else 0.0, top_k=top_k,
-                              top_p=top_p, seed=seed, no_repeat_ngram=no_repeat_ngram)
+            return beam_search(
+                step,
+                start_tokens,
+                limits,
+                EOS_ID,
+                beam_size=beam,
+                min_length=min_length,
+                length_penalty=length_penalty,
+                n_best=n_best,
+                no_repeat_ngram=no_repeat_ngram,
+            )
+        found = sample_search(
+            step,
+            start_tokens,
+            limits,
+            EOS_ID,
+            min_length=min_length,
+            temperature=temperature if sample else 0.0,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            no_repeat_ngram=no_repeat_ngram,
+        )
         return [[h] for h in found]
 
 
@@ -282,9 +325,17 @@ def _io_binding_default(device: str, io_binding: bool | None) -> bool:
 class Translator(TranslatorBase):
     """Translate with an exported bundle. ``Translator.load(dir).translate([...], beam=5)``."""
 
-    def __init__(self, directory: str, manifest: dict, source_tokenizer: Tokenizer,
-                 target_tokenizer: Tokenizer, encoder, decoder_step, device: str,
-                 io_binding: bool):
+    def __init__(
+        self,
+        directory: str,
+        manifest: dict,
+        source_tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer,
+        encoder,
+        decoder_step,
+        device: str,
+        io_binding: bool,
+    ):
         super().__init__(source_tokenizer, target_tokenizer, manifest["max_source_length"])
         self.directory = directory
         self.manifest = manifest
@@ -295,8 +346,14 @@ class Translator(TranslatorBase):
         self.io_binding = io_binding
 
     @classmethod
-    def load(cls, directory: str, device: str = "cpu", threads: int | None = None,
-             io_binding: bool | None = None, verify: bool = True) -> Translator:
+    def load(
+        cls,
+        directory: str,
+        device: str = "cpu",
+        threads: int | None = None,
+        io_binding: bool | None = None,
+        verify: bool = True,
+    ) -> Translator:
         """Load and check a translation bundle. ``device``: "cpu" or "cuda" (needs
         onnxruntime-gpu); ``threads``: CPU threads per graph (default: onnxruntime's);
         ``io_binding``: keep decoder state on the device between steps (default: on cuda)."""
@@ -307,8 +364,16 @@ class Translator(TranslatorBase):
         graphs = manifest["graphs"]
         encoder = create_session(os.path.join(directory, graphs["encoder"]), device, threads)
         step = create_session(os.path.join(directory, graphs["decoder_step"]), device, threads)
-        return cls(directory, manifest, source, target, encoder, step, device,
-                   _io_binding_default(device, io_binding))
+        return cls(
+            directory,
+            manifest,
+            source,
+            target,
+            encoder,
+            step,
+            device,
+            _io_binding_default(device, io_binding),
+        )
 
     def start(self, src: np.ndarray, src_lengths: np.ndarray) -> OnnxStepper:
         names = [o.name for o in self.encoder.get_outputs()]
@@ -321,8 +386,9 @@ class Translator(TranslatorBase):
 # ----------------------------------------------------------------------------- generation
 
 
-def split_into_streams(ids: Sequence[int], start_id: int | None, streams: int
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_into_streams(
+    ids: Sequence[int], start_id: int | None, streams: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lay a text's token ids out as ``streams`` contiguous rows read side by side, for scoring.
 
     Every token is predicted once, from all the tokens before it in its row; ``start_id`` (a
@@ -334,8 +400,10 @@ def split_into_streams(ids: Sequence[int], start_id: int | None, streams: int
     stream = np.asarray(([start_id] if start_id is not None else []) + list(ids), dtype=np.int64)
     predicted = len(stream) - 1
     if predicted < 1:
-        raise ValueError("the text has no token to predict (it needs at least two tokens, or "
-                         "one in a vocabulary with a line break)")
+        raise ValueError(
+            "the text has no token to predict (it needs at least two tokens, or "
+            "one in a vocabulary with a line break)"
+        )
     length = -(-predicted // max(1, min(streams, predicted)))
     rows = -(-predicted // length)
     inputs = np.full(rows * length, PAD_ID, dtype=np.int64)
@@ -409,8 +477,9 @@ class _Continuation:
         return piece
 
 
-def _check_sampling(max_tokens: int, temperature: float, top_k: int, top_p: float,
-                    repetition_penalty: float) -> None:
+def _check_sampling(
+    max_tokens: int, temperature: float, top_k: int, top_p: float, repetition_penalty: float
+) -> None:
     if max_tokens < 0:
         raise ValueError(f"max_tokens must be at least 0, got {max_tokens}")
     if temperature < 0:
@@ -432,8 +501,13 @@ class GeneratorBase:
 
     States are lists of arrays [rows, *shape] (``state_shapes`` gives each ``shape``)."""
 
-    def __init__(self, tokenizer: Tokenizer, state_shapes: Sequence[Sequence[int]],
-                 newline_id: int | None, unknown_trained: bool):
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        state_shapes: Sequence[Sequence[int]],
+        newline_id: int | None,
+        unknown_trained: bool,
+    ):
         self.tokenizer = tokenizer
         self.state_shapes = [tuple(shape) for shape in state_shapes]
         self.newline_id = newline_id
@@ -444,8 +518,9 @@ class GeneratorBase:
 
     # -- the model (subclasses)
 
-    def read(self, tokens: np.ndarray, state: list[np.ndarray]
-             ) -> tuple[np.ndarray, list[np.ndarray]]:
+    def read(
+        self, tokens: np.ndarray, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Read ``tokens`` [rows, time] from ``state``; return the log-probabilities [rows,
         vocab] after the last token and the new state."""
         raise NotImplementedError
@@ -468,8 +543,10 @@ class GeneratorBase:
             raise TypeError(f"a prompt is a str, not {type(prompt).__name__}")
         if prompt == "":
             if self.newline_id is None:
-                raise ValueError("empty prompt: this model has no line-break token to start "
-                                 "from; give a prompt of at least one token")
+                raise ValueError(
+                    "empty prompt: this model has no line-break token to start "
+                    "from; give a prompt of at least one token"
+                )
             return [self.newline_id]
         if not self.unknown_trained:
             unknown = self.tokenizer.unknown_pieces(prompt)
@@ -514,10 +591,17 @@ class GeneratorBase:
 
     # -- generation
 
-    def _continuations(self, prompts: Sequence[str], max_tokens: int, temperature: float,
-                       top_k: int, top_p: float, repetition_penalty: float,
-                       stop: Sequence[str] | str | None, seed: int | None
-                       ) -> Iterator[tuple[int, str]]:
+    def _continuations(
+        self,
+        prompts: Sequence[str],
+        max_tokens: int,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        repetition_penalty: float,
+        stop: Sequence[str] | str | None,
+        seed: int | None,
+    ) -> Iterator[tuple[int, str]]:
         """Sample continuations of ``prompts`` together; yield ``(prompt index, new text)``
         whenever a piece of text is released."""
         _check_sampling(max_tokens, temperature, top_k, top_p, repetition_penalty)
@@ -526,9 +610,16 @@ class GeneratorBase:
         texts = [_Continuation(self.tokenizer, ids[-1:], stops) for ids in encoded]
         if max_tokens > 0:
             for rows, chosen, _ in iter_sample(
-                self._sampling_step(state), start, max_tokens, eos_id=None,
-                temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                repetition_penalty=repetition_penalty, context=encoded,
+                self._sampling_step(state),
+                start,
+                max_tokens,
+                eos_id=None,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                seed=seed,
+                repetition_penalty=repetition_penalty,
+                context=encoded,
             ):
                 for row, token in zip(rows.tolist(), chosen.tolist()):
                     if not texts[row].stopped:
@@ -542,10 +633,17 @@ class GeneratorBase:
             if piece:
                 yield row, piece
 
-    def stream(self, prompt: str, max_tokens: int = 200, temperature: float = 1.0,
-               top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0,
-               stop: Sequence[str] | str | None = None, seed: int | None = None
-               ) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: str,
+        max_tokens: int = 200,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         """Yield the continuation of ``prompt`` piece by piece as tokens are made.
 
         ``max_tokens`` tokens at most; ``temperature`` 0 is greedy; ``top_k`` and ``top_p``
@@ -553,14 +651,22 @@ class GeneratorBase:
         already in the prompt or the text less likely; the text ends before the first ``stop``
         string. The same ``seed`` gives the same text. An empty prompt starts at the beginning
         of a line."""
-        for _, piece in self._continuations([prompt], max_tokens, temperature, top_k, top_p,
-                                               repetition_penalty, stop, seed):
+        for _, piece in self._continuations(
+            [prompt], max_tokens, temperature, top_k, top_p, repetition_penalty, stop, seed
+        ):
             yield piece
 
-    def generate(self, prompts: Sequence[str] | str, max_tokens: int = 200,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                 repetition_penalty: float = 1.0, stop: Sequence[str] | str | None = None,
-                 seed: int | None = None) -> list[str]:
+    def generate(
+        self,
+        prompts: Sequence[str] | str,
+        max_tokens: int = 200,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        seed: int | None = None,
+    ) -> list[str]:
         """Continuations of a batch of prompts, sampled together (one model call per token for
         the whole batch); arguments as :meth:`stream`. For one prompt and the same seed, the
         text is what :meth:`stream` yields."""
@@ -569,8 +675,9 @@ class GeneratorBase:
         if not prompts:
             return []
         texts = [""] * len(prompts)
-        for row, piece in self._continuations(prompts, max_tokens, temperature, top_k,
-                                                 top_p, repetition_penalty, stop, seed):
+        for row, piece in self._continuations(
+            prompts, max_tokens, temperature, top_k, top_p, repetition_penalty, stop, seed
+        ):
             texts[row] += piece
         return texts
 
@@ -580,8 +687,9 @@ class GeneratorBase:
         """The negative log-likelihood of ``text`` (nats, summed) and the number of tokens it
         covers. The text is read as ``streams`` contiguous rows side by side (see
         :func:`split_into_streams`); every token counts, <unk> included."""
-        inputs, targets, mask = split_into_streams(self.tokenizer.encode(text),
-                                                   self.newline_id, streams)
+        inputs, targets, mask = split_into_streams(
+            self.tokenizer.encode(text), self.newline_id, streams
+        )
         state = self.initial_state(len(inputs))
         rows = np.arange(len(inputs))
         total = 0.0
@@ -600,11 +708,22 @@ class Generator(GeneratorBase):
     ``score(text)`` gives the text's negative log-likelihood.
     """
 
-    def __init__(self, directory: str, manifest: dict, tokenizer: Tokenizer, session,
-                 device: str, io_binding: bool):
+    def __init__(
+        self,
+        directory: str,
+        manifest: dict,
+        tokenizer: Tokenizer,
+        session,
+        device: str,
+        io_binding: bool,
+    ):
         graphs = manifest["graphs"]
-        super().__init__(tokenizer, graphs["state_shapes"], manifest.get("newline_id"),
-                         bool(manifest.get("unknown_trained", False)))
+        super().__init__(
+            tokenizer,
+            graphs["state_shapes"],
+            manifest.get("newline_id"),
+            bool(manifest.get("unknown_trained", False)),
+        )
         self.directory = directory
         self.manifest = manifest
         self.session = session
@@ -613,32 +732,50 @@ class Generator(GeneratorBase):
         self.state_names = graphs["state_names"]
 
     @classmethod
-    def load(cls, directory: str, device: str = "cpu", threads: int | None = None,
-             io_binding: bool | None = None, verify: bool = True) -> Generator:
+    def load(
+        cls,
+        directory: str,
+        device: str = "cpu",
+        threads: int | None = None,
+        io_binding: bool | None = None,
+        verify: bool = True,
+    ) -> Generator:
         """Load and check a language-model bundle. ``device``: "cpu" or "cuda" (needs
         onnxruntime-gpu); ``threads``: CPU threads (default: onnxruntime's); ``io_binding``:
         keep the state on the device between steps (default: on cuda)."""
         manifest = read_manifest(directory, expected_kind="language_model", verify=verify)
-        for keys in (("graphs", "step"), ("graphs", "state_names"), ("graphs", "state_shapes"),
-                     ("tokenizers", "text")):
+        for keys in (
+            ("graphs", "step"),
+            ("graphs", "state_names"),
+            ("graphs", "state_shapes"),
+            ("tokenizers", "text"),
+        ):
             if not isinstance(manifest.get(keys[0]), dict) or keys[1] not in manifest[keys[0]]:
-                raise BundleError(f"{directory}: model.json lacks {'.'.join(keys)}; not a "
-                                  "language-model bundle written by python -m export")
+                raise BundleError(
+                    f"{directory}: model.json lacks {'.'.join(keys)}; not a "
+                    "language-model bundle written by python -m export"
+                )
         tokenizer = load_tokenizer(manifest["tokenizers"]["text"], directory)
         graphs = manifest["graphs"]
         session = create_session(os.path.join(directory, graphs["step"]), device, threads)
         expected = ["tokens", "origin", *graphs["state_names"]]
         found = [i.name for i in session.get_inputs()]
         if found != expected:
-            raise BundleError(f"{os.path.join(directory, graphs['step'])}: inputs are {found}, "
-                              f"expected {expected}")
-        return cls(directory, manifest, tokenizer, session, device,
-                   _io_binding_default(device, io_binding))
+            raise BundleError(
+                f"{os.path.join(directory, graphs['step'])}: inputs are {found}, "
+                f"expected {expected}"
+            )
+        return cls(
+            directory, manifest, tokenizer, session, device, _io_binding_default(device, io_binding)
+        )
 
-    def read(self, tokens: np.ndarray, state: list[np.ndarray]
-             ) -> tuple[np.ndarray, list[np.ndarray]]:
-        feeds = {"tokens": np.ascontiguousarray(tokens, dtype=np.int64),
-                 "origin": np.arange(len(tokens), dtype=np.int64)}
+    def read(
+        self, tokens: np.ndarray, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        feeds = {
+            "tokens": np.ascontiguousarray(tokens, dtype=np.int64),
+            "origin": np.arange(len(tokens), dtype=np.int64),
+        }
         feeds.update(zip(self.state_names, state))
         outputs = self.session.run(None, feeds)
         return outputs[0], outputs[1:]

@@ -296,6 +296,105 @@ class SentencePieceTokenizer(Tokenizer):
         return cls.from_file(model_prefix + ".model")
 
 
+class SentencePieceSubsetTokenizer(Tokenizer):
+    """A sentencepiece model restricted to a subset of its pieces, with ids renumbered 0..n-1.
+
+    Made for the target side of a joint vocabulary: of a joint Spanish-English model's 8,000
+    pieces, English text uses about half. Giving the target side only the pieces its training
+    text uses (plus every single character, so any word can still be spelled) halves the output
+    layer, the biggest cost of training and decoding, and changes nothing the model could
+    have learned to write. ``piece_ids[i]`` is the sentencepiece id of compact id ``i``; the
+    four special ids come first and keep their values. A piece outside the subset encodes as
+    its characters where they are in the subset, else as <unk>."""
+
+    kind = "sentencepiece_subset"
+
+    def __init__(self, base: SentencePieceTokenizer, piece_ids: Sequence[int]):
+        piece_ids = [int(i) for i in piece_ids]
+        if piece_ids[: len(SPECIAL_TOKENS)] != [PAD_ID, UNK_ID, BOS_ID, EOS_ID]:
+            raise ValueError("a piece subset must start with the special ids 0, 1, 2, 3")
+        size = base.vocab_size
+        if len(set(piece_ids)) != len(piece_ids) or not all(0 <= i < size for i in piece_ids):
+            raise ValueError(f"a piece subset needs distinct ids below {size}")
+        self.base = base
+        self.piece_ids = piece_ids
+        self.compact = {piece: i for i, piece in enumerate(piece_ids)}
+        self.newline_id = self.compact.get(base.newline_id) if base.newline_id else None
+
+    @classmethod
+    def from_text(
+        cls, base: SentencePieceTokenizer, lines: Iterable[str]
+    ) -> SentencePieceSubsetTokenizer:
+        """The subset of ``base`` that ``lines`` use, plus every single-character piece."""
+        processor = base.processor
+        used = set()
+        for line in lines:
+            used.update(processor.encode(line))
+        for i in range(len(SPECIAL_TOKENS), base.vocab_size):
+            if len(processor.id_to_piece(i).lstrip("\u2581")) <= 1:
+                used.add(i)
+        rest = sorted(used - {PAD_ID, UNK_ID, BOS_ID, EOS_ID})
+        return cls(base, [PAD_ID, UNK_ID, BOS_ID, EOS_ID, *rest])
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.piece_ids)
+
+    def id_to_piece(self, token_id: int) -> str:
+        return self.base.id_to_piece(self.piece_ids[int(token_id)])
+
+    def encode(self, text: str) -> list[int]:
+        compact, out = self.compact, []
+        for piece in self.base.encode(text):
+            if piece in compact:
+                out.append(compact[piece])
+                continue
+            # spell a piece outside the subset with the subset's single characters
+            for char in self.base.processor.id_to_piece(piece):
+                out.append(compact.get(self.base.processor.piece_to_id(char), UNK_ID))
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.base.decode(self.piece_ids[int(i)] for i in ids)
+
+    def unknown_pieces(self, text: str) -> list[str]:
+        return self.base.unknown_pieces(text)
+
+    def save(self, directory: str, name: str) -> dict:
+        spec = self.base.save(directory, name)
+        pieces = f"{name}.pieces.json"
+        self.save_pieces(os.path.join(directory, pieces))
+        return {"kind": self.kind, "file": spec["file"], "pieces": pieces}
+
+    def save_pieces(self, path: str) -> None:
+        """Write the subset's piece ids (the sentencepiece model is saved separately)."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"kind": self.kind, "piece_ids": self.piece_ids}, f)
+
+    def state(self) -> dict:
+        return {
+            "kind": self.kind,
+            "model_proto": self.base.model_proto,
+            "piece_ids": self.piece_ids,
+        }
+
+    @classmethod
+    def load_files(cls, model_path: str, pieces_path: str) -> SentencePieceSubsetTokenizer:
+        base = SentencePieceTokenizer.from_file(model_path)
+        try:
+            with open(pieces_path, encoding="utf-8") as f:
+                data = json.load(f)
+            piece_ids = data["piece_ids"]
+        except OSError as error:
+            raise ValueError(f"{pieces_path}: cannot read ({error.strerror})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise ValueError(f"{pieces_path}: not a piece-subset file ({error})") from None
+        try:
+            return cls(base, piece_ids)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{pieces_path}: {error}") from None
+
+
 def _iterate_lines(files: Sequence[str]):
     """Lines of plain or gzipped UTF-8 text files, for sentencepiece training."""
     import gzip
@@ -313,11 +412,17 @@ def load_tokenizer(spec: dict, directory: str) -> Tokenizer:
     path = os.path.join(directory, spec.get("file", ""))
     if kind == SentencePieceTokenizer.kind:
         return SentencePieceTokenizer.from_file(path)
+    if kind == SentencePieceSubsetTokenizer.kind:
+        pieces = os.path.join(directory, spec.get("pieces", ""))
+        return SentencePieceSubsetTokenizer.load_files(path, pieces)
     if kind == CharTokenizer.kind:
         return CharTokenizer.load_file(path)
     if kind == WordTokenizer.kind:
         return WordTokenizer.load_file(path)
-    raise ValueError(f"{directory}: unknown tokenizer kind {kind!r} (char, word, sentencepiece)")
+    raise ValueError(
+        f"{directory}: unknown tokenizer kind {kind!r} "
+        "(char, word, sentencepiece, sentencepiece_subset)"
+    )
 
 
 def tokenizer_from_state(state: dict) -> Tokenizer:
@@ -325,8 +430,13 @@ def tokenizer_from_state(state: dict) -> Tokenizer:
     kind = state.get("kind")
     if kind == SentencePieceTokenizer.kind:
         return SentencePieceTokenizer(state["model_proto"])
+    if kind == SentencePieceSubsetTokenizer.kind:
+        base = SentencePieceTokenizer(state["model_proto"])
+        return SentencePieceSubsetTokenizer(base, state["piece_ids"])
     if kind == CharTokenizer.kind:
         return CharTokenizer(state["tokens"])
     if kind == WordTokenizer.kind:
         return WordTokenizer(state["tokens"])
-    raise ValueError(f"unknown tokenizer kind {kind!r} (char, word, sentencepiece)")
+    raise ValueError(
+        f"unknown tokenizer kind {kind!r} (char, word, sentencepiece, sentencepiece_subset)"
+    )

@@ -35,13 +35,21 @@ VARIANTS = {
     "untied output layer": {"tie_output_embeddings": False},
     "input feeding (as OpenNMT-py)": {"input_feeding": True},
     "input feeding, untied": {"input_feeding": True, "tie_output_embeddings": False},
+    "default, all 8k pieces on the target side": {"target_pieces": "all"},
 }
 
+# OpenNMT-py's own default builds the target vocabulary from the target side only (as the
+# toolkit's target_pieces: seen); share_vocab makes it score the whole joint vocabulary.
+OPENNMT_VARIANTS = {
+    "OpenNMT-py 3.5.1 (input feeding, target vocab from the target side)": False,
+    "OpenNMT-py 3.5.1 (input feeding, shared joint vocab)": True,
+}
 
 OPENNMT_CONFIG = """\
 save_data: {work}/onmt
-src_vocab: {work}/onmt.vocab
-share_vocab: true
+src_vocab: {work}/{name}.vocab.src
+tgt_vocab: {work}/{name}.vocab.tgt
+share_vocab: {share}
 overwrite: true
 data:
   corpus_1:
@@ -52,7 +60,7 @@ src_subword_model: {spm}
 tgt_subword_model: {spm}
 src_vocab_size: 8100
 tgt_vocab_size: 8100
-save_model: {work}/onmt-model
+save_model: {work}/{name}-model
 encoder_type: brnn
 decoder_type: rnn
 rnn_type: LSTM
@@ -60,7 +68,7 @@ layers: 2
 hidden_size: 256
 word_vec_size: 256
 global_attention: general
-input_feed: {input_feed}
+input_feed: 1
 batch_type: tokens
 batch_size: {batch_tokens}
 optim: adam
@@ -74,11 +82,11 @@ seed: 1
 REPORT = re.compile(r"Step (\d+)/.*?([\d.]+)/([\d.]+) tok/s")
 
 
-def opennmt_speed(python: str, work: str, steps: int) -> float:
-    """Train OpenNMT-py for ``steps`` + 20 updates; its src+tgt tokens/s over the reports after
-    the first 20 updates (start-up and warm-up excluded)."""
+def opennmt_speed(python: str, config: str) -> float:
+    """Train OpenNMT-py as ``config`` says; its src+tgt tokens/s over the reports after the
+    first 20 updates (start-up and warm-up excluded)."""
     result = subprocess.run(
-        [python, "-m", "onmt.bin.train", "-config", os.path.join(work, "onmt.yaml")],
+        [python, "-m", "onmt.bin.train", "-config", config],
         capture_output=True,
         text=True,
         check=True,
@@ -94,34 +102,38 @@ def opennmt_speed(python: str, work: str, steps: int) -> float:
 
 
 def prepare_opennmt(
-    python: str, work: str, src: str, tgt: str, spm: str, steps: int, batch_tokens: int
-) -> None:
-    with open(os.path.join(work, "onmt.yaml"), "w") as f:
+    python: str,
+    work: str,
+    name: str,
+    share: bool,
+    src: str,
+    tgt: str,
+    spm: str,
+    steps: int,
+    batch_tokens: int,
+) -> str:
+    """Write an OpenNMT-py config and build its vocabularies; returns the config's path."""
+    config = os.path.join(work, f"{name}.yaml")
+    with open(config, "w") as f:
         f.write(
             OPENNMT_CONFIG.format(
                 work=work,
+                name=name,
+                share=str(share).lower(),
                 src=src,
                 tgt=tgt,
                 spm=spm,
-                input_feed=1,
                 batch_tokens=batch_tokens,
                 train_steps=steps + 20,
             )
         )
     subprocess.run(
-        [
-            python,
-            "-m",
-            "onmt.bin.build_vocab",
-            "-config",
-            os.path.join(work, "onmt.yaml"),
-            "-n_sample",
-            "-1",
-        ],
+        [python, "-m", "onmt.bin.build_vocab", "-config", config, "-n_sample", "-1"],
         capture_output=True,
         text=True,
         check=True,
     )
+    return config
 
 
 def main() -> None:
@@ -145,7 +157,7 @@ def main() -> None:
 
     import torch
 
-    from export.tokenizers import SentencePieceTokenizer
+    from export.tokenizers import SentencePieceSubsetTokenizer, SentencePieceTokenizer
     from seq2seq.config import TranslationConfig, update_config
     from seq2seq.data import read_parallel
     from seq2seq.model import build_model
@@ -161,6 +173,7 @@ def main() -> None:
     tokenizer = SentencePieceTokenizer.train(
         [src_path, tgt_path], os.path.join(workdir, "spm"), vocab_size=8000
     )
+    target_subset = SentencePieceSubsetTokenizer.from_text(tokenizer, train_tgt)
     base = TranslationConfig(
         train_src=src_path,
         train_tgt=tgt_path,
@@ -183,30 +196,35 @@ def main() -> None:
     for name, overrides in chosen:
         config = update_config(base, overrides, name)
         torch.manual_seed(1)
-        model = build_model(config, tokenizer.vocab_size, tokenizer.vocab_size)
+        target = target_subset if config.target_pieces == "seen" else tokenizer
+        model = build_model(config, tokenizer.vocab_size, target.vocab_size)
         task = TranslationTask(
-            config, model, tokenizer, tokenizer, train_src, train_tgt, [], [], log=lambda *a: None
+            config, model, tokenizer, target, train_src, train_tgt, [], [], log=lambda *a: None
         )
         trainer = Trainer(task, config, os.path.join(workdir, "run"))
         batches = task.epoch_batches(1)
         setups.append((name, task, trainer, batches))
     results = {name: [] for name, *_ in setups}
-    baseline = "OpenNMT-py (input feeding)"
+    opennmt_configs = {}
     if args.opennmt_python:
-        prepare_opennmt(
-            args.opennmt_python,
-            workdir,
-            src_path,
-            tgt_path,
-            os.path.join(workdir, "spm.model"),
-            args.steps,
-            args.batch_tokens,
-        )
-        results[baseline] = []
+        for number, (name, share) in enumerate(OPENNMT_VARIANTS.items()):
+            opennmt_configs[name] = prepare_opennmt(
+                args.opennmt_python,
+                workdir,
+                f"onmt{number}",
+                share,
+                src_path,
+                tgt_path,
+                os.path.join(workdir, "spm.model"),
+                args.steps,
+                args.batch_tokens,
+            )
+            results[name] = []
+    baseline = next(iter(OPENNMT_VARIANTS))
     position = 0
     for _ in range(args.rounds):
-        if args.opennmt_python:
-            results[baseline].append(opennmt_speed(args.opennmt_python, workdir, args.steps))
+        for name, config_path in opennmt_configs.items():
+            results[name].append(opennmt_speed(args.opennmt_python, config_path))
         for name, _task, trainer, batches in setups:
             for i in range(2):  # warm-up steps, not timed
                 trainer._train_step(batches[(position + i) % len(batches)])
@@ -220,6 +238,10 @@ def main() -> None:
     print(
         f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{args.rounds} rounds x {args.steps} steps, same batches for every variant\n"
+    )
+    print(
+        f"target side: {target_subset.vocab_size} of the {tokenizer.vocab_size} joint pieces; "
+        f"ratios are to {baseline} in the same round\n"
     )
     print("| variant | source+target tokens/s (median) | rounds | vs OpenNMT-py (median ratio) |")
     print("|---|---:|---|---:|")

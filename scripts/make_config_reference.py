@@ -1,6 +1,6 @@
 """Write docs/config.md from the config dataclasses (their defaults and help texts).
 
-    python scripts/make_config_reference.py
+python scripts/make_config_reference.py
 """
 
 from __future__ import annotations

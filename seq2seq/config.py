@@ -65,7 +65,8 @@ class TrainingConfig:
     device: str = option("auto", "auto (cuda when available), cpu or cuda")
     amp: str = option(
         "auto",
-        "mixed precision: auto (fp16 on cuda, off on cpu), off, bf16, fp16 (cuda only)",
+        "mixed precision: auto (bf16 or fp16 on cuda, off on cpu), off, bf16 (cuda, or a CPU "
+        "with AVX-512 BF16 or AMX), fp16 (cuda only)",
         ("auto", "off", "bf16", "fp16"),
     )
     threads: int = option(0, "CPU threads for torch (0: torch's default)")
@@ -213,6 +214,13 @@ class TranslationConfig(TrainingConfig):
     vocab_size: int = option(8000, "sentencepiece vocabulary size (per side unless joint)")
     joint_vocab: bool = option(True, "one sentencepiece model for both languages")
     spm_model_type: str = option("unigram", "sentencepiece model type", ("unigram", "bpe"))
+    target_pieces: str = option(
+        "seen",
+        "joint vocabulary: the target side (embedding and output layer) keeps only the pieces "
+        "seen in the training targets, plus every single character (seen: about half of a "
+        "joint vocabulary, so training and decoding are faster), or all of them",
+        ("seen", "all"),
+    )
     # --- model ---
     cell: str = option("lstm", "recurrent cell", ("lstm", "gru", "rnn"))
     embedding_size: int = option(256, "embedding size")

@@ -55,7 +55,10 @@ class Seq2SeqModel(nn.Module):
         self.src_embedding = nn.Embedding(src_vocab_size, embedding_size, padding_idx=pad_id)
         if share_embeddings:
             if src_vocab_size != tgt_vocab_size:
-                raise ValueError("share_embeddings needs one joint vocabulary for both sides")
+                raise ValueError(
+                    "share_embeddings needs one vocabulary for both sides "
+                    "(joint_vocab true and target_pieces all)"
+                )
             self.tgt_embedding = self.src_embedding
         else:
             self.tgt_embedding = nn.Embedding(tgt_vocab_size, embedding_size, padding_idx=pad_id)

@@ -68,7 +68,9 @@ def prepare_tokenizers(config, run_dir: str, log):
                 [config.train_src, config.train_tgt], path[: -len(".model")], **common
             )
         tokenizer = SentencePieceTokenizer.from_file(path)
-        return tokenizer, tokenizer
+        if config.target_pieces == "all":
+            return tokenizer, tokenizer
+        return tokenizer, target_subset(tokenizer, config.train_tgt, directory, log)
     tokenizers = []
     for side, data in (("source", config.train_src), ("target", config.train_tgt)):
         path = os.path.join(directory, f"{side}.model")
@@ -77,6 +79,24 @@ def prepare_tokenizers(config, run_dir: str, log):
             SentencePieceTokenizer.train([data], path[: -len(".model")], **common)
         tokenizers.append(SentencePieceTokenizer.from_file(path))
     return tokenizers[0], tokenizers[1]
+
+
+def target_subset(tokenizer, train_tgt: str, directory: str, log):
+    """The joint model restricted to the pieces of the training targets (computed once per
+    run and kept in ``spm/target.pieces.json``, so a resumed run uses the same ids)."""
+    from export.tokenizers import SentencePieceSubsetTokenizer
+    from seq2seq.data import read_lines
+
+    path = os.path.join(directory, "target.pieces.json")
+    if os.path.exists(path):
+        return SentencePieceSubsetTokenizer.load_files(os.path.join(directory, "joint.model"), path)
+    subset = SentencePieceSubsetTokenizer.from_text(tokenizer, read_lines(train_tgt))
+    log(
+        f"target side: {subset.vocab_size} of the {tokenizer.vocab_size} joint pieces "
+        "(those seen in the training targets, and every single character)"
+    )
+    subset.save_pieces(path)
+    return subset
 
 
 def build_config(args):
@@ -111,6 +131,11 @@ def build_config(args):
             "demo settings",
         )
     config = resolve_config(TranslationConfig, args.config, args, base=base)
+    if config.share_embeddings and not (config.joint_vocab and config.target_pieces == "all"):
+        raise ValueError(
+            "share_embeddings needs one vocabulary for both sides: set joint_vocab true and "
+            "target_pieces all"
+        )
     missing = [
         k for k in ("train_src", "train_tgt", "dev_src", "dev_tgt") if not getattr(config, k)
     ]

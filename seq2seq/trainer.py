@@ -95,7 +95,21 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         if device.type != "cuda":
             raise ValueError("amp fp16 needs a CUDA device; on CPU use bf16 or off")
         return torch.float16
+    if device.type == "cpu" and not cpu_has_native_bf16():
+        raise ValueError(
+            "amp bf16 needs a CPU with native bfloat16 (AVX-512 BF16 or AMX); this one has "
+            f"{torch.backends.cpu.get_cpu_capability()}, where oneDNN's recurrent layers refuse "
+            "bfloat16: use amp off"
+        )
     return torch.bfloat16
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively here (its LSTM/GRU kernels refuse it otherwise)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 class Trainer:

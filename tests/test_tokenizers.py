@@ -13,6 +13,7 @@ from export.tokenizers import (
     UNK_ID,
     UNKNOWN_TEXT,
     CharTokenizer,
+    SentencePieceSubsetTokenizer,
     SentencePieceTokenizer,
     WordTokenizer,
     load_tokenizer,
@@ -142,12 +143,67 @@ def test_sentencepiece_line_breaks(sentencepiece_files):
     assert lines.unknown_pieces(text) == []
 
 
-@pytest.mark.parametrize("kind", ["char", "word", "sentencepiece"])
+ENGLISH = [line for line in TEXT.splitlines() if line.startswith(("the", "a "))]
+
+
+def test_a_subset_keeps_the_pieces_of_its_text_and_every_character(sentencepiece_files):
+    plain, _ = sentencepiece_files
+    subset = SentencePieceSubsetTokenizer.from_text(plain, ENGLISH)
+    assert subset.vocab_size < plain.vocab_size
+    assert subset.piece_ids[:4] == [PAD_ID, UNK_ID, BOS_ID, EOS_ID]
+    kept = {plain.id_to_piece(i) for i in subset.piece_ids}
+    for line in ENGLISH:
+        assert {plain.id_to_piece(i) for i in plain.encode(line)} <= kept
+        ids = subset.encode(line)
+        assert max(ids) < subset.vocab_size and UNK_ID not in ids
+        assert subset.decode(ids) == line
+        assert subset.decode([BOS_ID, *ids, EOS_ID, PAD_ID]) == line
+        assert [subset.id_to_piece(i) for i in ids] == [
+            plain.id_to_piece(i) for i in plain.encode(line)
+        ]
+    for i in range(4, plain.vocab_size):
+        if len(plain.id_to_piece(i).lstrip("\u2581")) <= 1:
+            assert plain.id_to_piece(i) in kept
+
+
+def test_a_subset_spells_pieces_it_lacks_with_characters(sentencepiece_files):
+    plain, _ = sentencepiece_files
+    subset = SentencePieceSubsetTokenizer.from_text(plain, ENGLISH)
+    german = "der schnelle braune Fuchs springt"
+    missing = [i for i in plain.encode(german) if i not in subset.compact]
+    assert missing, "the German line should use pieces the English lines do not"
+    ids = subset.encode(german)
+    assert UNK_ID not in ids and len(ids) > len(plain.encode(german))
+    assert subset.decode(ids) == german
+    assert subset.encode("fox 漢字").count(UNK_ID) == 1
+
+
+def test_a_subset_refuses_bad_piece_lists(sentencepiece_files, tmp_path):
+    plain, _ = sentencepiece_files
+    with pytest.raises(ValueError, match="must start with the special ids"):
+        SentencePieceSubsetTokenizer(plain, [5, 6, 7])
+    with pytest.raises(ValueError, match="distinct ids below 60"):
+        SentencePieceSubsetTokenizer(plain, [0, 1, 2, 3, 4, 4])
+    with pytest.raises(ValueError, match="distinct ids below 60"):
+        SentencePieceSubsetTokenizer(plain, [0, 1, 2, 3, 60])
+    spec = SentencePieceSubsetTokenizer.from_text(plain, ENGLISH).save(str(tmp_path), "target")
+    (tmp_path / spec["pieces"]).write_text("[1, 2", encoding="utf-8")
+    with pytest.raises(ValueError, match="target.pieces.json: not a piece-subset file"):
+        load_tokenizer(spec, str(tmp_path))
+    (tmp_path / spec["pieces"]).write_text('{"piece_ids": [9, 1]}', encoding="utf-8")
+    with pytest.raises(ValueError, match="target.pieces.json: a piece subset must start"):
+        load_tokenizer(spec, str(tmp_path))
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "sentencepiece", "sentencepiece_subset"])
 def test_save_load_and_state_round_trips(kind, tmp_path, sentencepiece_files):
     tokenizer = {
         "char": lambda: CharTokenizer.build(TEXT),
         "word": lambda: WordTokenizer.build(TEXT, min_count=1),
         "sentencepiece": lambda: sentencepiece_files[1],
+        "sentencepiece_subset": lambda: SentencePieceSubsetTokenizer.from_text(
+            sentencepiece_files[0], ENGLISH
+        ),
     }[kind]()
     spec = tokenizer.save(str(tmp_path), "source")
     assert spec["kind"] == kind

@@ -13,9 +13,16 @@ import torch
 from conftest import read_metrics, tiny_config, train_argv, word_tokenizers, write_corpus
 
 from seq2seq import checkpoint as checkpoint_module
+from seq2seq import trainer as trainer_module
 from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.train import main as train_main
-from seq2seq.trainer import Trainer, TrainingDiverged, resolve_amp, resolve_device
+from seq2seq.trainer import (
+    Trainer,
+    TrainingDiverged,
+    cpu_has_native_bf16,
+    resolve_amp,
+    resolve_device,
+)
 from seq2seq.translation_task import TranslationTask
 
 # several batches per epoch (about 4 sentences each), dropout on: resume must restore the data
@@ -177,7 +184,8 @@ def test_resolve_amp_choices_on_cpu():
     cpu = torch.device("cpu")
     assert resolve_amp("off", cpu) is None
     assert resolve_amp("auto", cpu) is None  # full precision on CPU unless asked
-    assert resolve_amp("bf16", cpu) is torch.bfloat16
+    if cpu_has_native_bf16():
+        assert resolve_amp("bf16", cpu) is torch.bfloat16
     with pytest.raises(ValueError, match="amp fp16 needs a CUDA device; on CPU use bf16 or off"):
         resolve_amp("fp16", cpu)
     assert resolve_device("cpu") == cpu
@@ -190,6 +198,25 @@ def test_resolve_amp_choices_on_cpu():
 def test_fp16_on_cpu_is_refused_by_the_command(corpus, tmp_path, capsys):
     assert train_main(argv_for(corpus, tmp_path / "run", amp="fp16", device="cpu")) == 2
     assert "amp fp16 needs a CUDA device" in capsys.readouterr().err
+
+
+def test_bf16_on_a_cpu_without_native_bfloat16_is_refused(monkeypatch):
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(ValueError, match="amp bf16 needs a CPU with native bfloat16"):
+        resolve_amp("bf16", torch.device("cpu"))
+
+
+def test_bf16_on_a_cpu_without_native_bfloat16_is_refused_by_the_command(
+    corpus, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    assert train_main(argv_for(corpus, tmp_path / "run", amp="bf16", device="cpu")) == 2
+    assert "amp bf16 needs a CPU with native bfloat16" in capsys.readouterr().err
+
+
+needs_bf16 = pytest.mark.skipif(
+    not cpu_has_native_bf16(), reason="this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"
+)
 
 
 def make_trainer(tmp_path, amp: str) -> Trainer:
@@ -206,7 +233,7 @@ def make_trainer(tmp_path, amp: str) -> Trainer:
     return Trainer(task, config, str(tmp_path), log=lambda message: None)
 
 
-@pytest.mark.parametrize("amp", ["off", "bf16"])
+@pytest.mark.parametrize("amp", ["off", pytest.param("bf16", marks=needs_bf16)])
 def test_a_training_step_on_cpu_with_and_without_bf16_autocast(tmp_path, amp):
     trainer = make_trainer(tmp_path, amp)
     assert trainer.amp_dtype == (torch.bfloat16 if amp == "bf16" else None)
@@ -220,6 +247,7 @@ def test_a_training_step_on_cpu_with_and_without_bf16_autocast(tmp_path, amp):
     assert all(p.dtype == torch.float32 for p in trainer.task.model.parameters())
 
 
+@needs_bf16
 def test_bf16_training_runs_through_the_command(corpus, tmp_path):
     run = tmp_path / "run"
     assert train_main(argv_for(corpus, run, amp="bf16", max_steps=3, eval_every=3)) == 0

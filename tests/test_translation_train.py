@@ -11,9 +11,9 @@ import pytest
 from conftest import read_metrics, train_argv, write_corpus
 
 from export.runtime import Translator
+from seq2seq.scoring import corpus_scores
 from seq2seq.torch_translator import TorchTranslator
 from seq2seq.train import main as train_main
-from seq2seq.scoring import corpus_scores
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,23 @@ def test_the_run_directory_holds_config_metrics_curves_checkpoints_and_bundle(tr
     assert not [name for name in names if name.endswith(".tmp") or name.startswith(".bundle")]
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     manifest = Translator.load(str(run / "bundle")).manifest
-    assert manifest["tokenizers"]["source"]["kind"] == "sentencepiece"
+    source, target = manifest["tokenizers"]["source"], manifest["tokenizers"]["target"]
+    assert source["kind"] == "sentencepiece"
+    # the joint model is written once; the target side keeps the pieces its training text uses
+    assert target == {
+        "kind": "sentencepiece_subset",
+        "file": source["file"],
+        "pieces": "target.pieces.json",
+    }
+    assert sorted(manifest["files"]) == [
+        "decoder_step.onnx",
+        "encoder.onnx",
+        "target.pieces.json",
+        source["file"],
+    ]
+    assert (run / "spm" / "target.pieces.json").is_file()
+    joint_size = manifest["model"]["source_vocab_size"]
+    assert 4 < manifest["model"]["target_vocab_size"] < joint_size
     assert manifest["training"]["step"] == 150
     assert manifest["config"]["train_src"] == corpus["src"]
     for row in read_metrics(run):
@@ -173,3 +189,15 @@ def test_an_existing_run_needs_resume_and_resume_needs_a_run(trained, tmp_path, 
     assert "already holds a run; pass --resume" in capsys.readouterr().err
     assert train_main(["--out", str(tmp_path / "empty"), "--resume"]) == 2
     assert "--resume: " in capsys.readouterr().err
+
+
+def test_shared_embeddings_need_the_whole_joint_vocabulary_on_both_sides(corpus, tmp_path, capsys):
+    argv = train_argv(corpus, tmp_path / "run", share_embeddings="true")
+    assert train_main(argv) == 2
+    assert "share_embeddings needs one vocabulary for both sides" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before any work
+    argv = train_argv(
+        corpus, tmp_path / "run", share_embeddings="true", target_pieces="all", max_steps=2
+    )
+    assert train_main(argv + ["--no-export"]) == 0
+    assert not (tmp_path / "run" / "spm" / "target.pieces.json").exists()
