@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,25 @@ def test_every_key_has_help_text_and_a_flag():
         assert field.metadata.get("help"), field.name
         assert field.name in flags
         assert "--" + field.name.replace("_", "-") in flags[field.name].option_strings
+
+
+SHIPPED_CONFIGS = sorted(
+    (Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"), key=lambda p: p.name
+)
+
+
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_loads_without_unknown_keys(path):
+    from generate.config import LanguageModelConfig
+
+    data = load_yaml(str(path))
+    config_class = LanguageModelConfig if "level" in data else TranslationConfig
+    config = update_config(config_class(), data, str(path))
+    assert config.max_minutes == 30  # the budget of the published figures
+    if config.lr_schedule == "cosine":
+        assert config.min_learning_rate < config.learning_rate
+
+
+def test_the_published_configs_are_shipped():
+    names = {p.name for p in SHIPPED_CONFIGS}
+    assert {"bible-es-en.yaml", "shakespeare-char.yaml", "shakespeare-subword.yaml"} <= names
