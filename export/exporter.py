@@ -7,6 +7,8 @@ states are graph inputs, so nothing about the batch is frozen into the graph.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -113,6 +115,19 @@ def _unshare_initializers(model) -> None:
                 seen.add(name)
 
 
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime's quantizer advises on the root logger ("consider pre-processing"), once per
+    graph; the advice is for other model families, so keep it off the user's terminal."""
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def quantize_int8(path: str) -> None:
     """Dynamic int8 quantization of the weights of MatMul/Gemm/LSTM/GRU ops, in place."""
     import onnx
@@ -124,7 +139,7 @@ def quantize_int8(path: str) -> None:
     quantized = path + ".int8.tmp"
     onnx.save(model, unshared)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_root_logger():
             warnings.simplefilter("ignore")
             quantize_dynamic(unshared, quantized, weight_type=QuantType.QInt8)
         os.replace(quantized, path)

@@ -179,11 +179,17 @@ def iter_sample(
     sentence_ids = np.arange(batch_size)
     tokens = np.asarray(start_tokens, dtype=np.int64)
     origin = np.arange(batch_size, dtype=np.int64)
+    # the tokens chosen so far, kept only where a constraint reads them
+    track_history = no_repeat_ngram > 0 or repetition_penalty != 1.0
     history = np.zeros((batch_size, 0), dtype=np.int64)
     seen = None
     if repetition_penalty != 1.0:
         contexts = context if context is not None else [[]] * batch_size
         seen = [np.unique(np.asarray(c, dtype=np.int64)) for c in contexts]
+    # Per step, the length constraints can only bite before the longest min_length or from the
+    # shortest live max_length on; between the two (most steps) they are skipped.
+    longest_min = int(min_length.max()) if batch_size else 0
+    shortest_max = int(max_length.min()) if batch_size else 0
     for step_index in range(int(max_length.max()) + 1):
         if eos_id is None:  # with no EOS to force, rows at their limit just leave
             keep = np.flatnonzero(step_index < max_length[sentence_ids])
@@ -194,34 +200,34 @@ def iter_sample(
             if len(sentence_ids) == 0:
                 return
         log_probs = step(tokens, origin)
-        apply_constraints(
-            log_probs,
-            step_index,
-            min_length[sentence_ids],
-            max_length[sentence_ids],
-            eos_id,
-            history,
-            no_repeat_ngram,
-        )
+        if step_index < longest_min or step_index >= shortest_max or no_repeat_ngram > 0:
+            apply_constraints(
+                log_probs,
+                step_index,
+                min_length[sentence_ids],
+                max_length[sentence_ids],
+                eos_id,
+                history,
+                no_repeat_ngram,
+            )
         if seen is not None:
             penalize_repetition(
                 log_probs, [np.union1d(s, h) for s, h in zip(seen, history)], repetition_penalty
             )
         chosen = choose_tokens(log_probs, temperature, top_k, top_p, rng)
-        chosen_scores = log_probs[np.arange(len(chosen)), chosen]
-        yield sentence_ids, chosen, chosen_scores
-        history = np.concatenate([history, chosen[:, None]], axis=1)
         rows = np.arange(len(chosen), dtype=np.int64)
+        yield sentence_ids, chosen, log_probs[rows, chosen]
+        if track_history:
+            history = np.concatenate([history, chosen[:, None]], axis=1)
         if eos_id is not None:
             keep = np.flatnonzero(chosen != eos_id)
             if len(keep) < len(chosen):
-                sentence_ids, chosen, history, rows = (
-                    sentence_ids[keep],
-                    chosen[keep],
-                    history[keep],
-                    rows[keep],
-                )
+                sentence_ids, chosen, rows = sentence_ids[keep], chosen[keep], rows[keep]
+                if track_history:
+                    history = history[keep]
                 seen = None if seen is None else [seen[i] for i in keep]
+                if len(sentence_ids):
+                    shortest_max = int(max_length[sentence_ids].min())
         origin, tokens = rows, chosen
         if len(sentence_ids) == 0:
             return

@@ -50,7 +50,9 @@ class LuongAttention(nn.Module):
             hidden = torch.tanh(keys.unsqueeze(1) + self.query_projection(query).unsqueeze(2))
             scores = self.score_vector(hidden).squeeze(3)
         else:
-            scores = torch.bmm(query, keys.transpose(1, 2))
+            # keys @ query^T rather than query @ keys^T: the same scores, but the exported
+            # step graph then transposes the one-row query, not the whole [src_len, key] keys
+            scores = torch.bmm(keys, query.transpose(1, 2)).transpose(1, 2)
         scores = scores.float().masked_fill(~mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=2).to(memory.dtype)
         return torch.bmm(weights, memory), weights
