@@ -36,8 +36,13 @@ class TrainingConfig:
     lr_schedule: str = option(
         "plateau",
         "after warmup: constant; plateau (decay when the dev metric stops improving); "
-        "cosine (to min_learning_rate at the end of max_steps, or of max_minutes); inverse_sqrt",
-        ("constant", "plateau", "cosine", "inverse_sqrt"),
+        "cosine (to min_learning_rate at the end of max_steps, or of max_minutes); "
+        "linear_tail (constant, then a linear decay to min_learning_rate over the last "
+        "decay_fraction of the budget); inverse_sqrt",
+        ("constant", "plateau", "cosine", "linear_tail", "inverse_sqrt"),
+    )
+    decay_fraction: float = option(
+        0.2, "linear_tail: the share of the budget (steps or minutes) spent decaying"
     )
     warmup_steps: int = option(0, "linear learning-rate warmup over this many steps")
     lr_decay_factor: float = option(0.5, "plateau: multiply the learning rate by this")

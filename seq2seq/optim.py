@@ -39,13 +39,17 @@ def _fused_adam_available(parameters) -> bool:
 
 
 class LearningRateSchedule:
-    """Linear warmup, then constant, plateau decay, cosine decay, or inverse square root.
+    """Linear warmup, then constant, plateau decay, cosine decay, a linear tail, or inverse
+    square root.
 
     ``plateau`` multiplies the rate by ``lr_decay_factor`` after ``lr_patience`` evaluations
     without a better dev metric. ``cosine`` anneals over the training budget: the fraction of
     ``max_steps`` done or, when only ``max_minutes`` is set, the fraction of the time budget
     used (so a 30-minute run ends annealed whatever the machine's speed; such a run is not
-    bit-for-bit repeatable, since the rate depends on time). The rate never goes below
+    bit-for-bit repeatable, since the rate depends on time). ``linear_tail`` holds the peak
+    rate and decays linearly to the floor over the last ``decay_fraction`` of the same budget
+    (warmup-stable-decay: most of the run at the rate that learns fastest, then the drop that
+    settles the model). The rate never goes below
     ``min_learning_rate``. State is a small dict saved in checkpoints, so a resumed run
     continues the same schedule.
     """
@@ -60,22 +64,29 @@ class LearningRateSchedule:
         self.patience = config.lr_patience
         self.max_steps = config.max_steps
         self.max_seconds = config.max_minutes * 60
+        self.decay_fraction = getattr(config, "decay_fraction", 0.2)
         self.scale = 1.0  # plateau decays accumulate here
         self.bad_evaluations = 0
-        if self.kind == "cosine" and not (self.max_steps or self.max_seconds):
-            raise ValueError("lr_schedule cosine needs a budget: max_steps or max_minutes")
+        if self.kind in ("cosine", "linear_tail") and not (self.max_steps or self.max_seconds):
+            raise ValueError(f"lr_schedule {self.kind} needs a budget: max_steps or max_minutes")
+        if self.kind == "linear_tail" and not 0 < self.decay_fraction <= 1:
+            raise ValueError(f"decay_fraction must be in (0, 1], got {self.decay_fraction}")
 
     def rate(self, step: int, elapsed: float = 0.0) -> float:
         """Learning rate for update number ``step`` (1-based), ``elapsed`` training seconds in."""
         warm = min(1.0, step / self.warmup) if self.warmup else 1.0
-        if self.kind == "cosine":
+        if self.kind in ("cosine", "linear_tail"):
             if self.max_steps:
                 after = max(0, step - self.warmup)
                 progress = after / max(1, self.max_steps - self.warmup)
             else:
                 progress = elapsed / self.max_seconds
             progress = min(1.0, progress)
-            rate = self.floor + (self.base - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+            if self.kind == "cosine":
+                share = 0.5 * (1 + math.cos(math.pi * progress))
+            else:
+                share = min(1.0, (1.0 - progress) / self.decay_fraction)
+            rate = self.floor + (self.base - self.floor) * share
         elif self.kind == "inverse_sqrt":
             rate = self.base * math.sqrt(max(self.warmup, 1) / max(step, self.warmup, 1))
         else:

@@ -9,6 +9,7 @@ input lines from 0; score is the length-normalised log-probability).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 
@@ -145,6 +146,9 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (| head): not an error; keep Python's exit flush quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
