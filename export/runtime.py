@@ -23,8 +23,16 @@ from export.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, load_to
 # ----------------------------------------------------------------------------- onnxruntime
 
 
-def create_session(path: str, device: str = "cpu", threads: int | None = None):
-    """An onnxruntime session for ``path`` on ``device`` ("cpu" or "cuda")."""
+def create_session(
+    path: str, device: str = "cpu", threads: int | None = None, spin_us: int | None = None
+):
+    """An onnxruntime session for ``path`` on ``device`` ("cpu" or "cuda").
+
+    ``spin_us``: how long the session's idle worker threads busy-wait for the next call before
+    they sleep; 0 turns spinning off, None keeps onnxruntime's default. A graph that runs once
+    per batch (the encoder) must not spin: its workers would keep burning cores while the step
+    graph runs, which on a 2-core machine halved batch-1 decoding speed. A step graph called in
+    a tight loop gains from spinning across the short gaps in which the search picks tokens."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -32,6 +40,10 @@ def create_session(path: str, device: str = "cpu", threads: int | None = None):
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    if spin_us == 0:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    elif spin_us is not None:
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(int(spin_us)))
     if device == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise RuntimeError(
@@ -47,6 +59,11 @@ def create_session(path: str, device: str = "cpu", threads: int | None = None):
         return ort.InferenceSession(path, sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types
         raise BundleError(f"{path}: onnxruntime cannot load this graph ({error})") from None
+
+
+# busy-wait between decoding steps: longer than the search's work between two steps (about
+# 0.1-0.2 ms), short enough to stop soon after decoding ends (scripts/bench_decode.py)
+STEP_SPIN_US = 1000
 
 
 class StepGraph:
@@ -362,8 +379,12 @@ class Translator(TranslatorBase):
         source = load_tokenizer(tokenizers["source"], directory)
         target = load_tokenizer(tokenizers["target"], directory)
         graphs = manifest["graphs"]
-        encoder = create_session(os.path.join(directory, graphs["encoder"]), device, threads)
-        step = create_session(os.path.join(directory, graphs["decoder_step"]), device, threads)
+        encoder = create_session(
+            os.path.join(directory, graphs["encoder"]), device, threads, spin_us=0
+        )
+        step = create_session(
+            os.path.join(directory, graphs["decoder_step"]), device, threads, spin_us=STEP_SPIN_US
+        )
         return cls(
             directory,
             manifest,
@@ -757,7 +778,9 @@ class Generator(GeneratorBase):
                 )
         tokenizer = load_tokenizer(manifest["tokenizers"]["text"], directory)
         graphs = manifest["graphs"]
-        session = create_session(os.path.join(directory, graphs["step"]), device, threads)
+        session = create_session(
+            os.path.join(directory, graphs["step"]), device, threads, spin_us=STEP_SPIN_US
+        )
         expected = ["tokens", "origin", *graphs["state_names"]]
         found = [i.name for i in session.get_inputs()]
         if found != expected:
