@@ -23,6 +23,29 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def resized_checkpoint(checkpoint: str, size: int, workdir: str) -> str:
+    """A copy of ``checkpoint`` whose model is random, with hidden and embedding size ``size``."""
+    import torch
+
+    from seq2seq.checkpoint import load_checkpoint, save_checkpoint
+    from seq2seq.config import TranslationConfig, config_from_dict
+    from seq2seq.model import build_model
+
+    payload = load_checkpoint(checkpoint)
+    settings = dict(payload["config"], hidden_size=size, embedding_size=size)
+    config = config_from_dict(TranslationConfig, settings, checkpoint)
+    vocab = payload["model"]
+    torch.manual_seed(0)
+    model = build_model(
+        config, vocab["src_embedding.weight"].shape[0], vocab["tgt_embedding.weight"].shape[0]
+    )
+    payload.update(config=settings, model=model.state_dict())
+    path = os.path.join(workdir, f"random-{size}.pt")
+    save_checkpoint(payload, path)
+    print(f"random model of size {size}: {sum(p.numel() for p in model.parameters()):,} parameters")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -36,6 +59,14 @@ def main() -> None:
     parser.add_argument("--engines", default="torch,onnx-fp32,onnx-int8")
     parser.add_argument(
         "--settings", default="greedy:1,greedy:32,beam5:1,beam5:32", help="search:batch pairs"
+    )
+    parser.add_argument(
+        "--random-size",
+        type=int,
+        default=0,
+        help="speed at another model size: replace the checkpoint's weights by a randomly "
+        "initialised model with this hidden and embedding size (same vocabularies and layers); "
+        "BLEU is then meaningless, compare ms/token",
     )
     args = parser.parse_args()
 
@@ -52,6 +83,8 @@ def main() -> None:
     if args.limit:
         sources, references = sources[: args.limit], references[: args.limit]
     workdir = tempfile.mkdtemp(prefix="bench-decode-")
+    if args.random_size:
+        args.checkpoint = resized_checkpoint(args.checkpoint, args.random_size, workdir)
     engines = {}
     for name in args.engines.split(","):
         if name == "torch":
