@@ -311,17 +311,18 @@ def _best_candidates(
     partition over every beam x vocabulary entry (5x faster at 32 sentences x beam 5)."""
     sentences, k = scores.shape
     vocab = log_probs.shape[1]
+    rows = np.arange(sentences * k)[:, None]
     if width < vocab:
         tokens = np.argpartition(log_probs, vocab - width, axis=1)[:, vocab - width :]
     else:
         tokens = np.broadcast_to(np.arange(vocab), log_probs.shape)
     per_beam = tokens.shape[1]
-    totals = np.take_along_axis(log_probs, tokens, axis=1) + scores.reshape(-1, 1)
-    ids = tokens + (np.arange(sentences * k) % k * vocab)[:, None]
-    totals = totals.reshape(sentences, k * per_beam)
-    ids = ids.reshape(sentences, k * per_beam)
+    # plain fancy indexing: np.take_along_axis costs ~20 us of Python per call at batch 1
+    totals = (log_probs[rows, tokens] + scores.reshape(-1, 1)).reshape(sentences, k * per_beam)
+    ids = (tokens + rows % k * vocab).reshape(sentences, k * per_beam)
     order = np.argsort(-totals, axis=1, kind="stable")[:, :width]
-    return np.take_along_axis(ids, order, axis=1), np.take_along_axis(totals, order, axis=1)
+    chosen = (np.arange(sentences)[:, None], order)
+    return ids[chosen], totals[chosen]
 
 
 def beam_search(
