@@ -257,9 +257,7 @@ def _save_tokenizers(source, target, directory: str) -> tuple[dict, dict]:
         return spec, spec
     if isinstance(target, SentencePieceSubsetTokenizer) and target.base.state() == source.state():
         source_spec = source.save(directory, "vocab")
-        pieces = "target.pieces.json"
-        target.save_pieces(os.path.join(directory, pieces))
-        return source_spec, {"kind": target.kind, "file": source_spec["file"], "pieces": pieces}
+        return source_spec, target.save(directory, "target", model_file=source_spec["file"])
     return source.save(directory, "source"), target.save(directory, "target")
 
 

@@ -360,11 +360,14 @@ class SentencePieceSubsetTokenizer(Tokenizer):
     def unknown_pieces(self, text: str) -> list[str]:
         return self.base.unknown_pieces(text)
 
-    def save(self, directory: str, name: str) -> dict:
-        spec = self.base.save(directory, name)
+    def save(self, directory: str, name: str, model_file: str | None = None) -> dict:
+        """Write ``name.pieces.json`` and the sentencepiece model, unless ``model_file`` names
+        the copy already in ``directory`` (a joint model, shared with the source side)."""
+        if model_file is None:
+            model_file = self.base.save(directory, name)["file"]
         pieces = f"{name}.pieces.json"
         self.save_pieces(os.path.join(directory, pieces))
-        return {"kind": self.kind, "file": spec["file"], "pieces": pieces}
+        return {"kind": self.kind, "file": model_file, "pieces": pieces}
 
     def save_pieces(self, path: str) -> None:
         """Write the subset's piece ids (the sentencepiece model is saved separately)."""

@@ -64,7 +64,7 @@ class LearningRateSchedule:
         self.patience = config.lr_patience
         self.max_steps = config.max_steps
         self.max_seconds = config.max_minutes * 60
-        self.decay_fraction = getattr(config, "decay_fraction", 0.2)
+        self.decay_fraction = config.decay_fraction
         self.scale = 1.0  # plateau decays accumulate here
         self.bad_evaluations = 0
         if self.kind in ("cosine", "linear_tail") and not (self.max_steps or self.max_seconds):
