@@ -1,8 +1,9 @@
-"""Export to ONNX and the torch-free runtime.
+"""Export to ONNX, and the torch-free runtime that runs the exported bundles.
 
-The runtime modules (``bundle``, ``tokenizers``, ``search``, ``onnx_step``, ``runtime``) import
-only numpy, onnxruntime and sentencepiece. ``exporter`` and ``__main__`` import torch and are
-used only at export time. Importing this package imports nothing heavy.
+``export.runtime`` is the ground floor other applications embed: numpy + onnxruntime +
+sentencepiece only. The exporter on top (``python -m export``; :mod:`export.exporter`,
+:mod:`export.graphs` and one module per model family) imports torch and is used only at export
+time. Importing this package imports nothing heavy.
 """
 
 __version__ = "0.1.0"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from seq2seq.core.cli import run_command
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m export",
-        description="Export a checkpoint (translation or language model) to an ONNX bundle "
-        "that export.runtime loads without torch.",
+        description="Export a checkpoint of any model kind to an ONNX bundle that "
+        "export.runtime loads without torch.",
     )
     parser.add_argument("--checkpoint", required=True, help="a .pt checkpoint (best.pt, last.pt)")
     parser.add_argument("--out", required=True, help="bundle directory to write (replaced)")
@@ -21,19 +23,29 @@ def main(argv=None) -> int:
         help="dynamic int8 quantization of the graphs' weights",
     )
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="also read a checkpoint written before checkpoint format 2, which holds pickled "
+        "Python objects (only for files you trust)",
+    )
     args = parser.parse_args(argv)
-    from export.exporter import DEFAULT_OPSET, export_checkpoint
 
-    try:
+    def export() -> int:
+        from export.exporter import DEFAULT_OPSET, export_checkpoint
+
         manifest = export_checkpoint(
-            args.checkpoint, args.out, args.opset or DEFAULT_OPSET, args.quantize
+            args.checkpoint,
+            args.out,
+            args.opset or DEFAULT_OPSET,
+            args.quantize,
+            trust_checkpoint=args.trust_checkpoint,
         )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    files = ", ".join(sorted(manifest["files"]))
-    print(f"wrote {manifest['kind']} bundle {args.out} ({files})")
-    return 0
+        files = ", ".join(sorted(manifest["files"]))
+        print(f"wrote {manifest['kind']} bundle {args.out} ({files})")
+        return 0
+
+    return run_command(export)
 
 
 if __name__ == "__main__":

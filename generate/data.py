@@ -13,15 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.tokenizers import Tokenizer
-from seq2seq.data import read_lines
-
-
-def read_text(path: str) -> str:
-    """A UTF-8 text file (``.gz`` read transparently) as one string: lines joined by ``\\n``,
-    with a final line break; ``\\r\\n`` line ends and a byte-order mark are dropped. Raises
-    ValueError naming the file when it is missing, empty or not UTF-8."""
-    return "\n".join(read_lines(path)) + "\n"
+from export.runtime.tokenizers import Tokenizer
+from seq2seq.core.text_files import read_text
 
 
 def split_tail(text: str, fraction: float, origin: str) -> tuple[str, str]:

@@ -15,6 +15,8 @@ import json
 import sys
 import time
 
+from seq2seq.core.cli import run_command
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
@@ -42,22 +44,22 @@ def main(argv=None) -> int:
         "--threads", type=int, default=None, help="CPU threads (default: onnxruntime's)"
     )
     args = parser.parse_args(argv)
-    try:
-        from export.runtime import Generator
-        from export.tokenizers import UNK_ID
-        from generate.data import read_text
-        from generate.scores import text_scores
+    return run_command(lambda: evaluate(args))
 
-        if args.streams < 1:
-            raise ValueError(f"--streams must be at least 1, got {args.streams}")
-        text = read_text(args.text)
-        generator = Generator.load(args.bundle, device=args.device, threads=args.threads)
-        started = time.monotonic()
-        nll, tokens = generator.score(text, streams=args.streams)
-        seconds = time.monotonic() - started
-    except (ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+def evaluate(args: argparse.Namespace) -> int:
+    from export.runtime import Generator
+    from export.runtime.tokenizers import UNK_ID
+    from generate.scores import text_scores
+    from seq2seq.core.text_files import read_text
+
+    if args.streams < 1:
+        raise ValueError(f"--streams must be at least 1, got {args.streams}")
+    text = read_text(args.text)
+    generator = Generator.load(args.bundle, device=args.device, threads=args.threads)
+    started = time.monotonic()
+    nll, tokens = generator.score(text, streams=args.streams)
+    seconds = time.monotonic() - started
     result = text_scores(nll, tokens, text)
     # a word model scores a word outside its vocabulary as one cheap <unk>: its figures are
     # optimistic by as much as such tokens are common, so report how common they are

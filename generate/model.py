@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seq2seq.recurrent import StackedRNN, initialize_weights, locked_dropout
+from seq2seq.core.recurrent import StackedRNN, initialize_weights, locked_dropout
 
 
 class RNNLanguageModel(nn.Module):
@@ -94,3 +94,23 @@ def build_model(config, vocab_size: int) -> RNNLanguageModel:
         tie_embeddings=config.tie_embeddings,
         init=config.init,
     )
+
+
+def model_from_checkpoint(payload: dict, origin: str) -> tuple:
+    """The config, model (eval mode, on CPU) and tokenizer of a language-model checkpoint
+    ``payload`` (from :func:`seq2seq.core.checkpoint.load_checkpoint`); ``origin`` names it in
+    errors. The one way inference code rebuilds a trained model."""
+    from export.runtime.tokenizers import tokenizer_from_state
+    from generate.config import LanguageModelConfig
+    from seq2seq.core.config import config_from_dict
+
+    config = config_from_dict(LanguageModelConfig, payload["config"], origin)
+    tokenizer = tokenizer_from_state(payload["extras"]["tokenizer"])
+    model = build_model(config, tokenizer.vocab_size)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:
+        raise ValueError(
+            f"{origin}: the weights do not fit the model its config describes ({error})"
+        ) from None
+    return config, model.eval(), tokenizer

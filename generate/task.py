@@ -1,4 +1,5 @@
-"""Language modelling as a task for :class:`seq2seq.trainer.Trainer`: windows, loss, validation.
+"""Language modelling as a task for :class:`seq2seq.core.trainer.Trainer`: windows, loss and
+validation.
 
 The hidden state is carried from one window to the next (detached, so gradients stop at the
 window: truncated backpropagation through time), reset at the start of every epoch and, for a
@@ -11,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from export.runtime import split_into_streams
-from export.tokenizers import UNK_ID, Tokenizer
+from export.runtime.generator import split_into_streams
+from export.runtime.tokenizers import UNK_ID, Tokenizer
 from generate.data import check_stream_length, encode_text, training_windows
 from generate.model import RNNLanguageModel
 from generate.scores import text_scores
 from generate.vocabulary import newline_id
-from seq2seq.loss import output_loss
+from seq2seq.core.loss import output_loss
 
 
 class LanguageModelTask:
@@ -93,7 +94,7 @@ class LanguageModelTask:
 
     def validation_nll(self) -> float:
         """Summed NLL (nats) of the validation text, read as ``eval_streams`` rows exactly as
-        :meth:`export.runtime.GeneratorBase.score` reads it."""
+        :meth:`export.runtime.generator.GeneratorBase.score` reads it."""
         model, bptt = self.model, self.config.bptt
         state = None
         total = 0.0
@@ -116,11 +117,16 @@ class LanguageModelTask:
     # ----------------------------------------------------------------- checkpoint
 
     def checkpoint_extras(self) -> dict:
+        return self.extras_for(self.config, self.tokenizer, self.unknown_trained)
+
+    @staticmethod
+    def extras_for(config, tokenizer: Tokenizer, unknown_trained: bool) -> dict:
+        """What a language-model checkpoint holds besides the weights, to rebuild the model."""
         return {
-            "tokenizer": self.tokenizer.state(),
-            "level": self.config.level,
-            "newline_id": self.newline_id,
-            "unknown_trained": self.unknown_trained,
+            "tokenizer": tokenizer.state(),
+            "level": config.level,
+            "newline_id": newline_id(tokenizer),
+            "unknown_trained": unknown_trained,
         }
 
     def state_dict(self) -> dict:

@@ -1,6 +1,6 @@
 """Generate and score with the torch model through the same code the ONNX runtime uses.
 
-:class:`TorchGenerator` is :class:`export.runtime.GeneratorBase` over an
+:class:`TorchGenerator` is :class:`export.runtime.generator.GeneratorBase` over an
 :class:`RNNLanguageModel`: prompts, sampling, stop strings and scoring are shared, only running
 the model differs. Tests compare it with the exported bundle; the sampling benchmark times it.
 """
@@ -12,10 +12,12 @@ import contextlib
 import numpy as np
 import torch
 
-from export.runtime import GeneratorBase
-from export.tokenizers import Tokenizer
-from generate.model import RNNLanguageModel
+from export.runtime.generator import GeneratorBase
+from export.runtime.tokenizers import Tokenizer
+from generate.model import RNNLanguageModel, model_from_checkpoint
 from generate.vocabulary import newline_id
+from seq2seq.core.checkpoint import load_checkpoint
+from seq2seq.core.recurrent import batch_first, layers_first
 
 
 @contextlib.contextmanager
@@ -45,14 +47,11 @@ class TorchGenerator(GeneratorBase):
         self.device = next(model.parameters()).device
 
     @classmethod
-    def from_checkpoint(cls, path: str, device: str = "cpu") -> TorchGenerator:
-        from generate.export_lm import load_language_model
-        from seq2seq.checkpoint import load_checkpoint
-
-        payload = load_checkpoint(path)
-        if payload["kind"] != "language_model":
-            raise ValueError(f"{path}: a {payload['kind']} checkpoint, not a language model")
-        _, tokenizer, model = load_language_model(payload)
+    def from_checkpoint(cls, path: str, device: str = "cpu", trust: bool = False) -> TorchGenerator:
+        """The model of a language-model checkpoint on ``device``; ``trust`` as
+        :func:`seq2seq.core.checkpoint.load_checkpoint`."""
+        payload = load_checkpoint(path, trust=trust, expected_kind="language_model")
+        _, model, tokenizer = model_from_checkpoint(payload, path)
         return cls(model.to(device), tokenizer, payload["extras"]["unknown_trained"])
 
     def _run(self, tokens: torch.Tensor, state: tuple) -> tuple[np.ndarray, tuple]:
@@ -65,17 +64,13 @@ class TorchGenerator(GeneratorBase):
     def read(
         self, tokens: np.ndarray, state: list[np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        layers_first = tuple(
-            torch.from_numpy(s).transpose(0, 1).contiguous().to(self.device) for s in state
-        )
-        log_probs, new_state = self._run(torch.from_numpy(tokens).to(self.device), layers_first)
-        return log_probs, [s.transpose(0, 1).cpu().numpy() for s in new_state]
+        current = layers_first([torch.from_numpy(s).to(self.device) for s in state])
+        log_probs, new_state = self._run(torch.from_numpy(tokens).to(self.device), current)
+        return log_probs, [s.cpu().numpy() for s in batch_first(new_state)]
 
     def step_function(self, state: list[np.ndarray]):
         """State stays in torch tensors from step to step; only tokens and log-probs cross."""
-        current = tuple(
-            torch.from_numpy(s).transpose(0, 1).contiguous().to(self.device) for s in state
-        )
+        current = layers_first([torch.from_numpy(s).to(self.device) for s in state])
 
         def step(tokens: np.ndarray, origin: np.ndarray) -> np.ndarray:
             nonlocal current

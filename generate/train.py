@@ -8,16 +8,17 @@ sample. With your own text::
     python -m generate.train --config configs/shakespeare-char.yaml \\
         --train train.txt --valid valid.txt --out runs/shakespeare-char --max-minutes 30
 
-``--resume`` continues a run exactly where it stopped (Ctrl-C saves first).
+``--resume`` continues a run exactly where it stopped (Ctrl-C saves first). The flags common
+to every family's ``train`` come from :class:`seq2seq.core.cli.TrainCommand`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import random
 import sys
 import time
+
+from seq2seq.core.cli import TrainCommand
 
 DEMO_OUT = os.path.join("runs", "demo-lm")
 DEMO_TEXT = "shakespeare.txt.gz"
@@ -30,102 +31,21 @@ DEMO_SETTINGS = {
 }
 
 
-def parse_args(argv):
-    from generate.config import LanguageModelConfig
-    from seq2seq.config import add_config_arguments
+def demo_settings() -> dict:
+    from seq2seq.core.text_files import default_corpus_path
 
-    parser = argparse.ArgumentParser(
-        prog="python -m generate.train",
-        description="Train a char-, word- or subword-level RNN language model, export it to an "
-        "ONNX bundle, and report bits per character and per-word perplexity on the validation "
-        "text. With no arguments: the built-in demo.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--config", help="YAML config file (any config key below)")
-    parser.add_argument("--out", help=f"run directory (default for the demo: {DEMO_OUT})")
-    parser.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its last.pt, exactly"
-    )
-    parser.add_argument(
-        "--no-export",
-        action="store_true",
-        help="skip exporting RUN_DIR/bundle (and the sample) at the end",
-    )
-    add_config_arguments(parser, LanguageModelConfig)
-    return parser.parse_args(argv)
+    return {**DEMO_SETTINGS, "text": default_corpus_path("generate", DEMO_TEXT)}
 
 
-def build_config(args):
-    """The run's config, its directory, and whether it is the demo."""
-    from generate.config import LanguageModelConfig
-    from seq2seq.config import config_from_dict, load_yaml, resolve_config, update_config
-    from seq2seq.data import default_corpus_path
-
-    given_data = args.text or args.train or args.valid
-    demo = not args.config and not given_data and not args.resume
-    out = args.out or (DEMO_OUT if demo else None)
-    if out is None:
-        raise ValueError(
-            "--out RUN_DIR is required (the run's checkpoints, metrics and bundle go there)"
-        )
-    if args.resume:
-        saved = os.path.join(out, "config.yaml")
-        if not os.path.exists(saved):
-            raise ValueError(f"--resume: {saved} does not exist; is {out} a run directory?")
-        base = config_from_dict(LanguageModelConfig, load_yaml(saved), saved)
-        return resolve_config(LanguageModelConfig, args.config, args, base=base), out, False
-    base = LanguageModelConfig()
-    if demo:
-        base = update_config(
-            base,
-            {**DEMO_SETTINGS, "text": default_corpus_path("generate", DEMO_TEXT)},
-            "demo settings",
-        )
-    return resolve_config(LanguageModelConfig, args.config, args, base=base), out, demo
-
-
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-def run(args) -> int:
-    config, run_dir, demo = build_config(args)
-    if not args.resume and os.path.exists(os.path.join(run_dir, "last.pt")):
-        raise ValueError(
-            f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out"
-        )
+def make_task(config, run_dir: str, device, log):
     from generate.data import load_texts
-
-    train_text, valid_text, description = load_texts(config)
-    import numpy as np
-    import torch
-
     from generate.model import build_model
     from generate.task import LanguageModelTask
     from generate.vocabulary import build_tokenizer
-    from seq2seq.trainer import Trainer, TrainingDiverged, resolve_device
 
-    log = print
-    if demo:
-        log(
-            f"demo: training a small character-level model on Shakespeare (shipped with the "
-            f"package) for {config.max_minutes:g} minutes, into {run_dir}"
-        )
+    train_text, valid_text, description = load_texts(config)
     log(f"data: {description}")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
-    os.makedirs(run_dir, exist_ok=True)
     tokenizer = build_tokenizer(config, train_text, run_dir, log)
-
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
     model = build_model(config, tokenizer.vocab_size).to(device)
     parameters = sum(p.numel() for p in model.parameters())
     log(
@@ -133,33 +53,21 @@ def run(args) -> int:
         f"{config.embedding_size}{', tied' if config.tie_embeddings else ''}, "
         f"{parameters / 1e6:.2f}M parameters, on {device}"
     )
-    task = LanguageModelTask(config, model, tokenizer, train_text, valid_text, log=log)
-    trainer = Trainer(task, config, run_dir)
-    try:
-        trainer.train(resume=args.resume)
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if trainer._interrupted:
-        log(
-            f"saved {trainer.last_path}; continue with: python -m generate.train --out "
-            f"{run_dir} --resume"
-        )
-        return 130
-    if args.no_export:
-        return 0
-    return report(config, run_dir, valid_text, log)
+    return LanguageModelTask(config, model, tokenizer, train_text, valid_text, log=log)
 
 
-def report(config, run_dir: str, valid_text: str, log) -> int:
+def report(config, run_dir: str, task, log) -> int:
     """Export best.pt to RUN_DIR/bundle, score the validation text with the ONNX runtime, and
     stream a sample."""
-    from export.exporter import export_checkpoint
+    from export.language_model import export_language_model
     from export.runtime import Generator
     from generate.scores import text_scores
+    from seq2seq.core.checkpoint import load_checkpoint
 
+    valid_text = task.valid_text
     bundle = os.path.join(run_dir, "bundle")
-    export_checkpoint(os.path.join(run_dir, "best.pt"), bundle)
+    best = os.path.join(run_dir, "best.pt")
+    export_language_model(load_checkpoint(best, expected_kind="language_model"), bundle)
     generator = Generator.load(bundle)
     started = time.monotonic()
     nll, tokens = generator.score(valid_text, streams=config.eval_streams)
@@ -183,6 +91,29 @@ def report(config, run_dir: str, valid_text: str, log) -> int:
         f'bundle:        {bundle}   try: python -m generate.sample --bundle {bundle} --prompt "..."'
     )
     return 0
+
+
+def language_model_command():
+    from generate.config import LanguageModelConfig
+
+    return TrainCommand(
+        prog="python -m generate.train",
+        description="Train a char-, word- or subword-level RNN language model, export it to an "
+        "ONNX bundle, and report bits per character and per-word perplexity on the validation "
+        "text. With no arguments: the built-in demo.",
+        config_class=LanguageModelConfig,
+        data_keys=("text", "train", "valid"),
+        demo_out=DEMO_OUT,
+        demo_settings=demo_settings,
+        demo_message="demo: training a small character-level model on Shakespeare (shipped "
+        "with the package) for {minutes} minutes, into {run_dir}",
+        make_task=make_task,
+        report=report,
+    )
+
+
+def main(argv=None) -> int:
+    return language_model_command().main(argv)
 
 
 if __name__ == "__main__":

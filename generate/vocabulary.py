@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import os
 
-from export.tokenizers import CharTokenizer, SentencePieceTokenizer, Tokenizer, WordTokenizer
+from export.runtime.tokenizers import (
+    CharTokenizer,
+    SentencePieceTokenizer,
+    Tokenizer,
+    WordTokenizer,
+)
 
 
 def build_tokenizer(config, train_text: str, run_dir: str, log=print) -> Tokenizer:
@@ -37,21 +42,17 @@ def _sentencepiece(config, train_text: str, run_dir: str, log) -> SentencePieceT
     prefix = os.path.join(directory, "text")
     if not os.path.exists(prefix + ".model"):
         os.makedirs(directory, exist_ok=True)
-        # sentencepiece reads files; --text mode must not see its validation tail
-        lines_path = prefix + ".train.txt"
-        with open(lines_path, "w", encoding="utf-8") as f:
-            f.write(train_text)
         log(f"training a sentencepiece model ({config.subword_vocab_size} pieces)")
-        try:
-            SentencePieceTokenizer.train(
-                [lines_path],
-                prefix,
-                config.subword_vocab_size,
-                model_type=config.spm_model_type,
-                line_breaks=True,
-            )
-        finally:
-            os.remove(lines_path)
+        lines = train_text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        SentencePieceTokenizer.train(
+            lines,
+            prefix,
+            config.subword_vocab_size,
+            model_type=config.spm_model_type,
+            line_breaks=True,
+        )
     return SentencePieceTokenizer.from_file(prefix + ".model")
 
 

@@ -27,8 +27,9 @@ def resized_checkpoint(checkpoint: str, size: int, workdir: str) -> str:
     """A copy of ``checkpoint`` whose model is random, with hidden and embedding size ``size``."""
     import torch
 
-    from seq2seq.checkpoint import load_checkpoint, save_checkpoint
-    from seq2seq.config import TranslationConfig, config_from_dict
+    from seq2seq.config import TranslationConfig
+    from seq2seq.core.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+    from seq2seq.core.config import config_from_dict
     from seq2seq.model import build_model
 
     payload = load_checkpoint(checkpoint)
@@ -39,7 +40,7 @@ def resized_checkpoint(checkpoint: str, size: int, workdir: str) -> str:
     model = build_model(
         config, vocab["src_embedding.weight"].shape[0], vocab["tgt_embedding.weight"].shape[0]
     )
-    payload.update(config=settings, model=model.state_dict())
+    payload.update(config=settings, model=model.state_dict(), format=CHECKPOINT_FORMAT)
     path = os.path.join(workdir, f"random-{size}.pt")
     save_checkpoint(payload, path)
     print(f"random model of size {size}: {sum(p.numel() for p in model.parameters()):,} parameters")

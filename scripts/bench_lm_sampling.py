@@ -22,7 +22,6 @@ median tokens/s (generated tokens of all rows per second, prompt reading include
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import sys
@@ -66,11 +65,12 @@ def random_payload(args) -> dict:
     import torch
 
     from generate.config import LanguageModelConfig
-    from generate.data import read_text
     from generate.model import build_model
-    from generate.vocabulary import build_tokenizer, newline_id
-    from seq2seq.config import update_config
-    from seq2seq.data import default_corpus_path
+    from generate.task import LanguageModelTask
+    from generate.vocabulary import build_tokenizer
+    from seq2seq.core.checkpoint import checkpoint_payload
+    from seq2seq.core.config import update_config
+    from seq2seq.core.text_files import default_corpus_path, read_text
 
     config = update_config(
         LanguageModelConfig(),
@@ -86,17 +86,8 @@ def random_payload(args) -> dict:
     tokenizer = build_tokenizer(config, text, "", log=lambda *_: None)
     torch.manual_seed(0)
     model = build_model(config, tokenizer.vocab_size)
-    return {
-        "kind": "language_model",
-        "config": dataclasses.asdict(config),
-        "model": model.state_dict(),
-        "extras": {
-            "tokenizer": tokenizer.state(),
-            "level": "char",
-            "newline_id": newline_id(tokenizer),
-            "unknown_trained": False,
-        },
-    }
+    extras = LanguageModelTask.extras_for(config, tokenizer, unknown_trained=False)
+    return checkpoint_payload("language_model", config, model.state_dict(), extras)
 
 
 def eager_loop(model, tokenizer, prompts: list[str], tokens: int, seed: int) -> list[str]:
@@ -131,15 +122,16 @@ def main() -> None:
     args = parse_args()
     import torch
 
+    from export.language_model import export_language_model
     from export.runtime import Generator
-    from generate.export_lm import export_language_model, load_language_model
+    from generate.model import model_from_checkpoint
     from generate.torch_generator import TorchGenerator
-    from seq2seq.checkpoint import load_checkpoint
+    from seq2seq.core.checkpoint import load_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
     payload = load_checkpoint(args.checkpoint) if args.checkpoint else random_payload(args)
-    config, tokenizer, model = load_language_model(payload)
+    config, model, tokenizer = model_from_checkpoint(payload, args.checkpoint or "random model")
     bundle = os.path.join(tempfile.mkdtemp(prefix="bench-lm-"), "bundle")
     export_language_model(payload, bundle)
     onnx = Generator.load(bundle, threads=args.threads or None)

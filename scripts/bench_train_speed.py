@@ -32,9 +32,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VARIANTS = {
     # name: config overrides
     "toolkit default (no input feeding, tied output)": {},
-    "untied output layer": {"tie_output_embeddings": False},
+    "untied output layer": {"tie_embeddings": False},
     "input feeding (as OpenNMT-py)": {"input_feeding": True},
-    "input feeding, untied": {"input_feeding": True, "tie_output_embeddings": False},
+    "input feeding, untied": {"input_feeding": True, "tie_embeddings": False},
     "default, all 8k pieces on the target side": {"target_pieces": "all"},
 }
 
@@ -157,12 +157,13 @@ def main() -> None:
 
     import torch
 
-    from export.tokenizers import SentencePieceSubsetTokenizer, SentencePieceTokenizer
-    from seq2seq.config import TranslationConfig, update_config
+    from export.runtime.tokenizers import SentencePieceSubsetTokenizer, SentencePieceTokenizer
+    from seq2seq.config import TranslationConfig
+    from seq2seq.core.config import update_config
+    from seq2seq.core.trainer import Trainer
     from seq2seq.data import read_parallel
     from seq2seq.model import build_model
-    from seq2seq.trainer import Trainer
-    from seq2seq.translation_task import TranslationTask
+    from seq2seq.task import TranslationTask
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -171,7 +172,7 @@ def main() -> None:
     train_src, train_tgt = read_parallel(src_path, tgt_path)
     workdir = tempfile.mkdtemp(prefix="bench-train-")
     tokenizer = SentencePieceTokenizer.train(
-        [src_path, tgt_path], os.path.join(workdir, "spm"), vocab_size=8000
+        train_src + train_tgt, os.path.join(workdir, "spm"), vocab_size=8000
     )
     target_subset = SentencePieceSubsetTokenizer.from_text(tokenizer, train_tgt)
     base = TranslationConfig(

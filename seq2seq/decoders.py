@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from seq2seq.attention import LuongAttention
-from seq2seq.recurrent import StackedRNN
+from seq2seq.core.recurrent import StackedRNN
 
 
 class AttentionDecoder(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seq2seq.recurrent import locked_dropout, make_rnn, reverse_padded
+from seq2seq.core.recurrent import locked_dropout, make_rnn, reverse_padded
 
 
 class RNNEncoder(nn.Module):

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from seq2seq.core.recurrent import initialize_weights, locked_dropout
 from seq2seq.decoders import AttentionDecoder
 from seq2seq.encoders import RNNEncoder
-from seq2seq.recurrent import initialize_weights, locked_dropout
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Seq2SeqModel(nn.Module):
         input_feeding: bool = False,
         dropout: float = 0.3,
         embedding_dropout: float = 0.1,
-        tie_output_embeddings: bool = True,
+        tie_embeddings: bool = True,
         share_embeddings: bool = False,
         pad_id: int = 0,
         init: str = "xavier",
@@ -81,10 +81,10 @@ class Seq2SeqModel(nn.Module):
         )
         self.output = nn.Linear(hidden_size, tgt_vocab_size)
         initialize_weights(self, init)
-        if tie_output_embeddings:
+        if tie_embeddings:
             if embedding_size != hidden_size:
                 raise ValueError(
-                    f"tie_output_embeddings needs embedding_size == hidden_size "
+                    f"tie_embeddings needs embedding_size == hidden_size "
                     f"({embedding_size} != {hidden_size})"
                 )
             self.output.weight = self.tgt_embedding.weight
@@ -156,8 +156,30 @@ def build_model(config, src_vocab_size: int, tgt_vocab_size: int, pad_id: int = 
         input_feeding=config.input_feeding,
         dropout=config.dropout,
         embedding_dropout=config.embedding_dropout,
-        tie_output_embeddings=config.tie_output_embeddings,
+        tie_embeddings=config.tie_embeddings,
         share_embeddings=config.share_embeddings,
         pad_id=pad_id,
         init=config.init,
     )
+
+
+def model_from_checkpoint(payload: dict, origin: str) -> tuple:
+    """The config, model (eval mode, on CPU) and source and target tokenizers of a translation
+    checkpoint ``payload`` (from :func:`seq2seq.core.checkpoint.load_checkpoint`); ``origin``
+    names it in errors. The one way inference code rebuilds a trained model."""
+    from export.runtime.tokenizers import tokenizer_from_state
+    from seq2seq.config import TranslationConfig
+    from seq2seq.core.config import config_from_dict
+
+    config = config_from_dict(TranslationConfig, payload["config"], origin)
+    extras = payload["extras"]
+    source = tokenizer_from_state(extras["source_tokenizer"])
+    target = tokenizer_from_state(extras["target_tokenizer"])
+    model = build_model(config, source.vocab_size, target.vocab_size)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:
+        raise ValueError(
+            f"{origin}: the weights do not fit the model its config describes ({error})"
+        ) from None
+    return config, model.eval(), source, target

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from export.runtime import EncoderDecoderStepper, TranslatorBase
-from export.tokenizers import tokenizer_from_state
-from seq2seq.checkpoint import load_checkpoint
-from seq2seq.config import TranslationConfig, config_from_dict
-from seq2seq.model import EncoderOutput, Seq2SeqModel, build_model
+from export.runtime.translator import EncoderDecoderStepper, TranslatorBase
+from seq2seq.core.checkpoint import load_checkpoint
+from seq2seq.model import EncoderOutput, Seq2SeqModel, model_from_checkpoint
 
 
 class TorchStepper(EncoderDecoderStepper):
@@ -51,18 +49,14 @@ class TorchTranslator(TranslatorBase):
         self.device = next(model.parameters()).device
 
     @classmethod
-    def from_checkpoint(cls, path: str, device: str = "cpu") -> TorchTranslator:
-        payload = load_checkpoint(path, map_location=device)
-        if payload["kind"] != "translation":
-            raise ValueError(f"{path}: a {payload['kind']} checkpoint, not a translation model")
-        config = config_from_dict(TranslationConfig, payload["config"], path)
-        extras = payload["extras"]
-        source = tokenizer_from_state(extras["source_tokenizer"])
-        target = tokenizer_from_state(extras["target_tokenizer"])
-        model = build_model(config, source.vocab_size, target.vocab_size)
-        model.load_state_dict(payload["model"])
-        model.to(device).eval()
-        return cls(model, source, target, extras["max_source_length"])
+    def from_checkpoint(
+        cls, path: str, device: str = "cpu", trust: bool = False
+    ) -> TorchTranslator:
+        """The model of a translation checkpoint on ``device``; ``trust`` as
+        :func:`seq2seq.core.checkpoint.load_checkpoint`."""
+        payload = load_checkpoint(path, trust=trust, expected_kind="translation")
+        _, model, source, target = model_from_checkpoint(payload, path)
+        return cls(model.to(device), source, target, payload["extras"]["max_source_length"])
 
     @torch.no_grad()
     def start(self, src: np.ndarray, src_lengths: np.ndarray) -> TorchStepper:

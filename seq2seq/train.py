@@ -1,22 +1,25 @@
 """Train an attention RNN translator: ``python -m seq2seq.train``.
 
 With no arguments it trains a small demo model on a Spanish->English corpus shipped with the
-package, exports it, and prints dev BLEU and sample translations. With a corpus::
+package, exports it, and prints validation BLEU and sample translations. With a corpus::
 
     python -m seq2seq.train --config configs/bible-es-en.yaml \\
-        --train-src train.es --train-tgt train.en --dev-src dev.es --dev-tgt dev.en \\
+        --train-src train.es --train-tgt train.en --valid-src dev.es --valid-tgt dev.en \\
         --out runs/bible --max-minutes 30
 
-``--resume`` continues a run exactly where it stopped (Ctrl-C saves first).
+Without ``--valid-src/--valid-tgt`` the last ``valid_fraction`` of the training pairs is held
+out for validation. ``--resume`` continues a run exactly where it stopped (Ctrl-C saves
+first). The flags common to every family's ``train`` come from
+:class:`seq2seq.core.cli.TrainCommand`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import random
 import sys
 import time
+
+from seq2seq.core.cli import TrainCommand
 
 DEMO_OUT = os.path.join("runs", "demo-translation")
 DEMO_SETTINGS = {
@@ -32,159 +35,56 @@ DEMO_SETTINGS = {
 }
 
 
-def parse_args(argv):
-    from seq2seq.config import TranslationConfig, add_config_arguments
+def demo_settings() -> dict:
+    from seq2seq.core.text_files import default_corpus_path
 
-    parser = argparse.ArgumentParser(
-        prog="python -m seq2seq.train",
-        description="Train an attention encoder-decoder RNN translator, export it to an ONNX "
-        "bundle, and report dev BLEU. With no arguments: the built-in demo.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--config", help="YAML config file (any config key below)")
-    parser.add_argument("--out", help=f"run directory (default for the demo: {DEMO_OUT})")
-    parser.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its last.pt, exactly"
-    )
-    parser.add_argument(
-        "--no-export", action="store_true", help="skip exporting RUN_DIR/bundle at the end"
-    )
-    add_config_arguments(parser, TranslationConfig)
-    return parser.parse_args(argv)
+    return {
+        **DEMO_SETTINGS,
+        "train_src": default_corpus_path("seq2seq", "train.es.gz"),
+        "train_tgt": default_corpus_path("seq2seq", "train.en.gz"),
+        "valid_src": default_corpus_path("seq2seq", "dev.es.gz"),
+        "valid_tgt": default_corpus_path("seq2seq", "dev.en.gz"),
+    }
 
 
-def prepare_tokenizers(config, run_dir: str, log):
-    """Train sentencepiece on the training data (or reuse the run's models when resuming)."""
-    from export.tokenizers import SentencePieceTokenizer
+def read_data(config, log) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Training and validation pairs: the validation files, or a tail held out of the
+    training pairs."""
+    from seq2seq.config import MAX_HELD_OUT_PAIRS
+    from seq2seq.data import read_parallel, split_held_out
 
-    directory = os.path.join(run_dir, "spm")
-    os.makedirs(directory, exist_ok=True)
-    common = dict(vocab_size=config.vocab_size, model_type=config.spm_model_type)
-    if config.joint_vocab:
-        path = os.path.join(directory, "joint.model")
-        if not os.path.exists(path):
-            log(f"training a joint sentencepiece model ({config.vocab_size} pieces)")
-            SentencePieceTokenizer.train(
-                [config.train_src, config.train_tgt], path[: -len(".model")], **common
-            )
-        tokenizer = SentencePieceTokenizer.from_file(path)
-        if config.target_pieces == "all":
-            return tokenizer, tokenizer
-        return tokenizer, target_subset(tokenizer, config.train_tgt, directory, log)
-    tokenizers = []
-    for side, data in (("source", config.train_src), ("target", config.train_tgt)):
-        path = os.path.join(directory, f"{side}.model")
-        if not os.path.exists(path):
-            log(f"training the {side} sentencepiece model ({config.vocab_size} pieces)")
-            SentencePieceTokenizer.train([data], path[: -len(".model")], **common)
-        tokenizers.append(SentencePieceTokenizer.from_file(path))
-    return tokenizers[0], tokenizers[1]
-
-
-def target_subset(tokenizer, train_tgt: str, directory: str, log):
-    """The joint model restricted to the pieces of the training targets (computed once per
-    run and kept in ``spm/target.pieces.json``, so a resumed run uses the same ids)."""
-    from export.tokenizers import SentencePieceSubsetTokenizer
-    from seq2seq.data import read_lines
-
-    path = os.path.join(directory, "target.pieces.json")
-    if os.path.exists(path):
-        return SentencePieceSubsetTokenizer.load_files(os.path.join(directory, "joint.model"), path)
-    subset = SentencePieceSubsetTokenizer.from_text(tokenizer, read_lines(train_tgt))
-    log(
-        f"target side: {subset.vocab_size} of the {tokenizer.vocab_size} joint pieces "
-        "(those seen in the training targets, and every single character)"
-    )
-    subset.save_pieces(path)
-    return subset
-
-
-def build_config(args):
-    from seq2seq.config import TranslationConfig, config_from_dict, load_yaml, resolve_config
-    from seq2seq.data import default_corpus_path
-
-    demo = not args.config and not args.train_src and not args.resume
-    out = args.out or (DEMO_OUT if demo else None)
-    if out is None:
-        raise ValueError(
-            "--out RUN_DIR is required (the run's checkpoints, metrics and bundle go there)"
-        )
-    if args.resume:
-        saved = os.path.join(out, "config.yaml")
-        if not os.path.exists(saved):
-            raise ValueError(f"--resume: {saved} does not exist; is {out} a run directory?")
-        base = config_from_dict(TranslationConfig, load_yaml(saved), saved)
-        return resolve_config(TranslationConfig, args.config, args, base=base), out, False
-    base = TranslationConfig()
-    if demo:
-        from seq2seq.config import update_config
-
-        base = update_config(
-            base,
-            {
-                **DEMO_SETTINGS,
-                "train_src": default_corpus_path("seq2seq", "train.es.gz"),
-                "train_tgt": default_corpus_path("seq2seq", "train.en.gz"),
-                "dev_src": default_corpus_path("seq2seq", "dev.es.gz"),
-                "dev_tgt": default_corpus_path("seq2seq", "dev.en.gz"),
-            },
-            "demo settings",
-        )
-    config = resolve_config(TranslationConfig, args.config, args, base=base)
-    if config.share_embeddings and not (config.joint_vocab and config.target_pieces == "all"):
-        raise ValueError(
-            "share_embeddings needs one vocabulary for both sides: set joint_vocab true and "
-            "target_pieces all"
-        )
-    missing = [
-        k for k in ("train_src", "train_tgt", "dev_src", "dev_tgt") if not getattr(config, k)
-    ]
-    if missing:
-        flags = ", ".join("--" + k.replace("_", "-") for k in missing)
-        raise ValueError(f"missing {flags} (or set them in the --config file)")
-    return config, out, demo
-
-
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-def run(args) -> int:
-    config, run_dir, demo = build_config(args)
-    if not args.resume and os.path.exists(os.path.join(run_dir, "last.pt")):
-        raise ValueError(
-            f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out"
-        )
-    import numpy as np
-    import torch
-
-    from seq2seq.data import read_parallel
-    from seq2seq.model import build_model
-    from seq2seq.trainer import Trainer, TrainingDiverged, resolve_device
-    from seq2seq.translation_task import TranslationTask
-
-    log = print
-    if demo:
-        log(
-            f"demo: training a small Spanish->English model on the corpus shipped with the "
-            f"package, for {config.max_minutes:g} minutes, into {run_dir}"
-        )
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    if not (config.train_src and config.train_tgt):
+        flags = [
+            f
+            for f, v in (("--train-src", config.train_src), ("--train-tgt", config.train_tgt))
+            if not v
+        ]
+        raise ValueError(f"missing {' and '.join(flags)} (or set them in the --config file)")
     train_src, train_tgt = read_parallel(config.train_src, config.train_tgt)
-    dev_src, dev_tgt = read_parallel(config.dev_src, config.dev_tgt)
-    os.makedirs(run_dir, exist_ok=True)
-    source_tokenizer, target_tokenizer = prepare_tokenizers(config, run_dir, log)
+    if config.valid_src:
+        valid_src, valid_tgt = read_parallel(config.valid_src, config.valid_tgt)
+        return train_src, train_tgt, valid_src, valid_tgt
+    fraction = min(config.valid_fraction, MAX_HELD_OUT_PAIRS / len(train_src))
+    train_src, train_tgt, valid_src, valid_tgt = split_held_out(
+        train_src, train_tgt, fraction, config.train_src
+    )
+    log(
+        f"validation: no --valid-src/--valid-tgt, so the last {len(valid_src)} of the "
+        f"{len(train_src) + len(valid_src)} training pairs are held out (valid_fraction "
+        f"{config.valid_fraction:g}, at most {MAX_HELD_OUT_PAIRS})"
+    )
+    return train_src, train_tgt, valid_src, valid_tgt
 
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+
+def make_task(config, run_dir: str, device, log):
+    from seq2seq.model import build_model
+    from seq2seq.task import TranslationTask
+    from seq2seq.vocabulary import prepare_tokenizers
+
+    train_src, train_tgt, valid_src, valid_tgt = read_data(config, log)
+    source_tokenizer, target_tokenizer = prepare_tokenizers(
+        config, train_src, train_tgt, run_dir, log
+    )
     model = build_model(config, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
     model.to(device)
     parameters = sum(p.numel() for p in model.parameters())
@@ -192,56 +92,44 @@ def run(args) -> int:
         f"model: {config.cell} {config.encoder_layers}+{config.decoder_layers} layers, hidden "
         f"{config.hidden_size}, {parameters / 1e6:.1f}M parameters, on {device}"
     )
-    task = TranslationTask(
+    return TranslationTask(
         config,
         model,
         source_tokenizer,
         target_tokenizer,
         train_src,
         train_tgt,
-        dev_src,
-        dev_tgt,
+        valid_src,
+        valid_tgt,
         log=log,
     )
-    trainer = Trainer(task, config, run_dir)
-    try:
-        trainer.train(resume=args.resume)
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if trainer._interrupted:
-        log(
-            f"saved {trainer.last_path}; continue with: python -m seq2seq.train --out "
-            f"{run_dir} --resume"
-        )
-        return 130
-    if args.no_export:
-        return 0
-    return report(config, run_dir, dev_src, dev_tgt, log)
 
 
-def report(config, run_dir: str, dev_src, dev_tgt, log) -> int:
-    """Export best.pt to RUN_DIR/bundle, then score dev with the ONNX runtime."""
-    from export.exporter import export_checkpoint
+def report(config, run_dir: str, task, log) -> int:
+    """Export best.pt to RUN_DIR/bundle, then score the validation set with the ONNX runtime."""
     from export.runtime import Translator
+    from export.translation import export_translation
+    from seq2seq.core.checkpoint import load_checkpoint
     from seq2seq.scoring import corpus_scores
 
     bundle = os.path.join(run_dir, "bundle")
-    export_checkpoint(os.path.join(run_dir, "best.pt"), bundle)
+    best = os.path.join(run_dir, "best.pt")
+    export_translation(load_checkpoint(best, expected_kind="translation"), bundle)
     translator = Translator.load(bundle)
+    sources, references = task.valid_src, task.valid_tgt
     started = time.monotonic()
-    translations = translator.translate(dev_src, beam=5, batch_size=32, truncate=True)
+    translations = translator.translate(sources, beam=5, batch_size=32, truncate=True)
     seconds = time.monotonic() - started
-    scores = corpus_scores([t.text for t in translations], dev_tgt)
+    scores = corpus_scores([t.text for t in translations], references)
     log(
-        f"\ndev BLEU {scores['bleu']:.2f}, chrF {scores['chrf']:.2f} (beam 5, ONNX runtime, "
-        f"{len(dev_src) / seconds:.1f} sentences/s)  {scores['bleu_signature']}"
+        f"\nvalidation BLEU {scores['bleu']:.2f}, chrF {scores['chrf']:.2f} (beam 5, ONNX "
+        f"runtime, {len(sources) / seconds:.1f} sentences/s)  {scores['bleu_signature']}"
     )
-    log("\nsample translations (dev):")
-    for i in range(min(3, len(dev_src))):
+    log("\nsample translations (validation set):")
+    for i in range(min(3, len(sources))):
         log(
-            f"  source:    {dev_src[i]}\n  output:    {translations[i].text}\n"
-            f"  reference: {dev_tgt[i]}\n"
+            f"  source:    {sources[i]}\n  output:    {translations[i].text}\n"
+            f"  reference: {references[i]}\n"
         )
     log(f"run directory: {run_dir} (config.yaml, metrics.jsonl, curves.png, last.pt, best.pt)")
     log(
@@ -249,6 +137,28 @@ def report(config, run_dir: str, dev_src, dev_tgt, log) -> int:
         f"--bundle {bundle} --beam 5"
     )
     return 0
+
+
+def translation_command():
+    from seq2seq.config import TranslationConfig
+
+    return TrainCommand(
+        prog="python -m seq2seq.train",
+        description="Train an attention encoder-decoder RNN translator, export it to an ONNX "
+        "bundle, and report validation BLEU. With no arguments: the built-in demo.",
+        config_class=TranslationConfig,
+        data_keys=("train_src", "train_tgt", "valid_src", "valid_tgt"),
+        demo_out=DEMO_OUT,
+        demo_settings=demo_settings,
+        demo_message="demo: training a small Spanish->English model on the corpus shipped "
+        "with the package, for {minutes} minutes, into {run_dir}",
+        make_task=make_task,
+        report=report,
+    )
+
+
+def main(argv=None) -> int:
+    return translation_command().main(argv)
 
 
 if __name__ == "__main__":

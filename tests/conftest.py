@@ -40,7 +40,8 @@ SENTENCES = [
 
 def tiny_config(**overrides):
     """A TranslationConfig for a model small enough to build and export in well under a second."""
-    from seq2seq.config import TranslationConfig, update_config
+    from seq2seq.config import TranslationConfig
+    from seq2seq.core.config import update_config
 
     settings = dict(
         cell="lstm",
@@ -52,7 +53,7 @@ def tiny_config(**overrides):
         attention="general",
         dropout=0.0,
         embedding_dropout=0.0,
-        tie_output_embeddings=False,
+        tie_embeddings=False,
         max_length=12,
     )
     settings.update(overrides)
@@ -60,7 +61,7 @@ def tiny_config(**overrides):
 
 
 def word_tokenizers():
-    from export.tokenizers import WordTokenizer
+    from export.runtime.tokenizers import WordTokenizer
 
     source = WordTokenizer.build(" ".join(SOURCE_WORDS), min_count=1)
     target = WordTokenizer.build(" ".join(TARGET_WORDS), min_count=1)
@@ -83,27 +84,12 @@ def random_model(config, source, target, seed: int = 0, scale: float = 0.5):
 
 
 def checkpoint_payload(config, model, source, target) -> dict:
-    """What ``Trainer._payload(full=False)`` writes for a translation model (best.pt)."""
-    return {
-        "format": 1,
-        "kind": "translation",
-        "config": dataclasses.asdict(config),
-        "model": model.state_dict(),
-        "extras": {
-            "source_tokenizer": source.state(),
-            "target_tokenizer": target.state(),
-            "max_source_length": config.max_length,
-        },
-        "progress": {
-            "step": 0,
-            "epoch": 1,
-            "batch_index": 0,
-            "elapsed": 0.0,
-            "best_value": None,
-            "best_step": 0,
-            "bad_evaluations": 0,
-        },
-    }
+    """What the trainer writes to best.pt for a translation model."""
+    from seq2seq.core.checkpoint import checkpoint_payload as payload
+    from seq2seq.task import TranslationTask
+
+    extras = TranslationTask.extras_for(config, source, target)
+    return payload("translation", config, model.state_dict(), extras, progress={"step": 0})
 
 
 @dataclasses.dataclass
@@ -121,7 +107,7 @@ def export_random_model(
 ) -> ExportedModel:
     """Build a random model, save its checkpoint, export it with ``python -m export``."""
     from export.__main__ import main as export_main
-    from seq2seq.checkpoint import save_checkpoint
+    from seq2seq.core.checkpoint import save_checkpoint
 
     config = tiny_config(**overrides)
     source, target = word_tokenizers()
@@ -162,8 +148,8 @@ def synthetic_corpus(pairs: int = 16, seed: int = 0) -> tuple[list[str], list[st
 
 
 def write_corpus(directory: Path, pairs: int = 16) -> dict:
-    """Write the synthetic corpus as train and dev files (dev = train: these tests measure
-    memorisation); return the paths."""
+    """Write the synthetic corpus as training files (validated on themselves: these tests
+    measure memorisation); return the paths."""
     source, target = synthetic_corpus(pairs)
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -199,9 +185,9 @@ def train_argv(corpus: dict, out, **settings) -> list[str]:
         corpus["src"],
         "--train-tgt",
         corpus["tgt"],
-        "--dev-src",
+        "--valid-src",
         corpus["src"],
-        "--dev-tgt",
+        "--valid-tgt",
         corpus["tgt"],
         "--out",
         str(out),

@@ -32,7 +32,7 @@ def lm_config(**overrides):
     """A LanguageModelConfig for a model small enough to build and export in well under a
     second."""
     from generate.config import LanguageModelConfig
-    from seq2seq.config import update_config
+    from seq2seq.core.config import update_config
 
     settings = dict(
         embedding_size=8,
@@ -72,30 +72,12 @@ def random_language_model(config, tokenizer, seed: int = 0, scale: float = 0.5):
 
 
 def checkpoint_payload(config, model, tokenizer, unknown_trained: bool = False) -> dict:
-    """What ``Trainer._payload(full=False)`` writes for a language model (best.pt)."""
-    from generate.vocabulary import newline_id
+    """What the trainer writes to best.pt for a language model."""
+    from generate.task import LanguageModelTask
+    from seq2seq.core.checkpoint import checkpoint_payload as payload
 
-    return {
-        "format": 1,
-        "kind": "language_model",
-        "config": dataclasses.asdict(config),
-        "model": model.state_dict(),
-        "extras": {
-            "tokenizer": tokenizer.state(),
-            "level": config.level,
-            "newline_id": newline_id(tokenizer),
-            "unknown_trained": unknown_trained,
-        },
-        "progress": {
-            "step": 0,
-            "epoch": 1,
-            "batch_index": 0,
-            "elapsed": 0.0,
-            "best_value": None,
-            "best_step": 0,
-            "bad_evaluations": 0,
-        },
-    }
+    extras = LanguageModelTask.extras_for(config, tokenizer, unknown_trained)
+    return payload("language_model", config, model.state_dict(), extras, progress={"step": 0})
 
 
 @dataclasses.dataclass
@@ -118,7 +100,7 @@ def export_random_lm(
     """Build a random language model, save its checkpoint, export it with ``python -m
     export``."""
     from export.__main__ import main as export_main
-    from seq2seq.checkpoint import save_checkpoint
+    from seq2seq.core.checkpoint import save_checkpoint
 
     directory.mkdir(parents=True, exist_ok=True)
     config = lm_config(level=level, **overrides)

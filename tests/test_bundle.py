@@ -9,8 +9,14 @@ import shutil
 
 import pytest
 
-from export.bundle import FORMAT_VERSION, MANIFEST, BundleError, read_manifest, write_manifest
 from export.runtime import Generator, Translator
+from export.runtime.bundle import (
+    FORMAT_VERSION,
+    MANIFEST,
+    BundleError,
+    read_manifest,
+    write_manifest,
+)
 
 
 @pytest.fixture
@@ -134,7 +140,7 @@ def test_bad_arguments_are_explained(translation_bundle):
     translator = Translator.load(translation_bundle)
     with pytest.raises(TypeError, match="sentence 2 is a bytes, not str"):
         translator.translate(["el gato", b"el perro"])
-    with pytest.raises(ValueError, match="beam must be at least 1"):
+    with pytest.raises(ValueError, match="beam must be an integer >= 1, got 0"):
         translator.translate(["el gato"], beam=0)
     with pytest.raises(ValueError, match="not both"):
         translator.translate(["el gato"], beam=3, sample=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.config import (
-    TranslationConfig,
+from seq2seq.config import TranslationConfig
+from seq2seq.core.config import (
     add_config_arguments,
     config_from_dict,
     load_yaml,

@@ -8,7 +8,9 @@ import gzip
 import numpy as np
 import pytest
 
-from seq2seq.data import filter_pairs, pad_batch, read_lines, read_parallel, token_batches
+from seq2seq.core.batching import pad_batch, token_batches
+from seq2seq.core.text_files import read_lines
+from seq2seq.data import filter_pairs, read_parallel
 
 
 def write(path, data: bytes):

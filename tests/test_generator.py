@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from lm_helpers import TEXT, export_random_lm, make_tokenizer
 
-from export.bundle import BundleError
-from export.runtime import Generator, _Continuation
+from export.runtime.bundle import BundleError
+from export.runtime.generator import Continuation, Generator
 from generate.torch_generator import TorchGenerator
 
 PROMPTS = ["the king", "sweet lady hath", "o", "good night, my lord!\nthou"]
@@ -132,7 +132,7 @@ def test_zero_tokens_and_bad_settings(generator):
         ({"top_p": 0.0}, "top_p must be in"),
         ({"temperature": -1.0}, "temperature must be at least 0"),
         ({"top_k": -2}, "top_k must be at least 0"),
-        ({"max_tokens": -1}, "max_tokens must be at least 0"),
+        ({"max_tokens": -1}, "max_tokens must be an integer >= 0"),
         ({"repetition_penalty": 0.0}, "repetition_penalty must be"),
     ]:
         with pytest.raises(ValueError, match=message):
@@ -175,14 +175,14 @@ def test_a_continuation_is_spaced_from_its_prompt(tmp_path, level):
     ids = tokenizer.encode("the king hath come\nsweet lady")
     prompt = tokenizer.encode("the king")
     assert ids[: len(prompt)] == prompt
-    continuation = _Continuation(tokenizer, prompt[-1:], stops=[])
+    continuation = Continuation(tokenizer, prompt[-1:], stops=[])
     text = "".join(continuation.add(t) for t in ids[len(prompt) :]) + continuation.finish()
     assert text == " hath come\nsweet lady"
     # a long text, decoded piece by piece (earlier tokens are settled), as decoded at once
     ids = tokenizer.encode(TEXT)
-    continuation = _Continuation(tokenizer, ids[:1], stops=[])
+    continuation = Continuation(tokenizer, ids[:1], stops=[])
     text = "".join(continuation.add(t) for t in ids[1:]) + continuation.finish()
-    assert len(ids) > 4 * _Continuation.SETTLE_AFTER
+    assert len(ids) > 4 * Continuation.SETTLE_AFTER
     assert tokenizer.decode(ids[:1]) + text == tokenizer.decode(ids) == TEXT
 
 

@@ -104,7 +104,7 @@ def test_training_writes_a_run_and_a_bundle(trained_run, capsys):
     for name in ("config.yaml", "metrics.jsonl", "curves.png", "last.pt", "best.pt"):
         assert (trained_run / name).exists(), name
     rows = read_metrics(trained_run)
-    dev = [r for r in rows if r["split"] == "dev"]
+    dev = [r for r in rows if r["split"] == "valid"]
     assert [r["step"] for r in dev] == [5, 10, 12]
     assert all({"bits_per_char", "perplexity_per_word", "nll"} <= set(r) for r in dev)
     train = [r for r in rows if r["split"] == "train"]
@@ -132,7 +132,7 @@ def test_the_validation_figures_of_training_and_of_the_bundle_agree(trained_run,
     valid_file = tmp_path / "valid.txt"
     valid_file.write_text(valid, encoding="utf-8")
     best = min(
-        (r for r in read_metrics(trained_run) if r["split"] == "dev"),
+        (r for r in read_metrics(trained_run) if r["split"] == "valid"),
         key=lambda r: r["bits_per_char"],
     )
     result = subprocess.run(
@@ -194,12 +194,14 @@ def test_training_refuses_bad_requests_clearly(trained_run, text_file, capsys):
 
 
 def test_no_arguments_means_the_shipped_demo():
-    from generate.train import DEMO_OUT, build_config, parse_args
+    from generate.train import DEMO_OUT, language_model_command
+    from seq2seq.core.text_files import read_text
 
-    config, out, demo = build_config(parse_args([]))
+    command = language_model_command()
+    config, out, demo = command.build_config(command.parse_args([]))
     assert demo and out == DEMO_OUT and config.level == "char"
     assert os.path.isfile(config.text) and config.text.endswith(".gz")
-    size = len(__import__("generate.data").data.read_text(config.text))
+    size = len(read_text(config.text))
     assert 100_000 < size < 400_000
 
 

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 from lm_helpers import TEXT, lm_config, make_tokenizer
 
-from export.runtime import split_into_streams
-from export.tokenizers import UNK_ID
+from export.runtime.generator import split_into_streams
+from export.runtime.tokenizers import UNK_ID
 from generate.data import (
     check_stream_length,
     encode_text,
     load_texts,
-    read_text,
     split_tail,
     training_windows,
 )
 from generate.scores import text_scores
 from generate.vocabulary import newline_id
+from seq2seq.core.text_files import read_text
 
 # ----------------------------------------------------------------------------- reading
 

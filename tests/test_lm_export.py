@@ -1,4 +1,4 @@
-"""generate/export_lm.py: the language-model step graph against the torch model.
+"""export/language_model.py: the language-model step graph against the torch model.
 
 ONNX and torch agree on log-probabilities and states over several steps (max abs diff <= 1e-4)
 for every cell; one graph serves any batch size and chunk length; reading a chunk equals reading
@@ -15,7 +15,7 @@ import pytest
 import torch
 from lm_helpers import export_random_lm
 
-from export.bundle import read_manifest
+from export.runtime.bundle import read_manifest
 
 TOLERANCE = 1e-4
 

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from seq2seq.attention import LuongAttention
-from seq2seq.loss import output_loss
+from seq2seq.core.loss import output_loss
+from seq2seq.core.recurrent import locked_dropout, reverse_padded
 from seq2seq.model import Seq2SeqModel
-from seq2seq.recurrent import locked_dropout, reverse_padded
 
 VOCAB = 23
 PAD, BOS, EOS = 0, 2, 3
@@ -29,7 +29,7 @@ def make_model(cell="lstm", seed=0, **overrides) -> Seq2SeqModel:
         attention="general",
         dropout=0.0,
         embedding_dropout=0.0,
-        tie_output_embeddings=False,
+        tie_embeddings=False,
     )
     settings.update(overrides)
     return Seq2SeqModel(VOCAB, VOCAB + 4, **settings).eval()
@@ -102,7 +102,7 @@ def test_whole_target_decode_equals_step_by_step(cell, input_feeding):
 
 @pytest.mark.parametrize("attention", ["dot", "general", "concat"])
 def test_every_attention_kind_runs_and_masks_padding(attention):
-    model = make_model(attention=attention, embedding_size=16, tie_output_embeddings=True)
+    model = make_model(attention=attention, embedding_size=16, tie_embeddings=True)
     src, lengths = padded([sentence(7, seed=7), sentence(2, seed=8)])
     tgt_in = torch.tensor([[BOS, 5, 9], [BOS, 6, 4]])
     with torch.no_grad():
@@ -124,8 +124,8 @@ def test_configuration_errors_are_explained():
         LuongAttention("dot", 16, 32)
     with pytest.raises(ValueError, match="unknown attention 'additive'"):
         LuongAttention("additive", 16, 16)
-    with pytest.raises(ValueError, match="tie_output_embeddings needs"):
-        make_model(embedding_size=12, tie_output_embeddings=True)
+    with pytest.raises(ValueError, match="tie_embeddings needs"):
+        make_model(embedding_size=12, tie_embeddings=True)
     with pytest.raises(ValueError, match="even hidden_size"):
         make_model(hidden_size=15)
     with pytest.raises(ValueError, match="unknown cell 'lstmx'"):

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from seq2seq.config import TrainingConfig, update_config
-from seq2seq.optim import LearningRateSchedule, build_optimizer
+from seq2seq.core.config import TrainingConfig, update_config
+from seq2seq.core.optim import LearningRateSchedule, build_optimizer
 
 
 def schedule(**settings) -> LearningRateSchedule:

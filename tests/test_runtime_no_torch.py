@@ -51,8 +51,9 @@ def test_the_fake_torch_really_is_unimportable(no_torch_env):
 
 def test_packages_import_without_torch(no_torch_env):
     code = (
-        "import sys, export, seq2seq, export.runtime, export.search, export.bundle, "
-        "export.tokenizers, seq2seq.translate; assert 'torch' not in sys.modules"
+        "import sys, export, seq2seq, export.runtime, export.runtime.search, "
+        "export.runtime.bundle, export.runtime.tokenizers, seq2seq.translate, seq2seq.evaluate, "
+        "generate.sample, generate.evaluate; assert 'torch' not in sys.modules"
     )
     result = run_python(["-c", code], no_torch_env)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from export.search import (
+from export.runtime.search import (
     apply_constraints,
     beam_search,
     choose_tokens,

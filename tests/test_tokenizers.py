@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from export.tokenizers import (
+from export.runtime.tokenizers import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
@@ -31,11 +31,10 @@ a stitch in time saves nine, and the early bird catches the worm.
 def sentencepiece_files(tmp_path_factory):
     """Two small sentencepiece models: plain, and with the <nl> line-break piece."""
     directory = tmp_path_factory.mktemp("spm")
-    corpus = directory / "corpus.txt"
-    corpus.write_text(TEXT * 20, encoding="utf-8")
-    plain = SentencePieceTokenizer.train([str(corpus)], str(directory / "plain"), vocab_size=60)
+    corpus = (TEXT * 20).splitlines()
+    plain = SentencePieceTokenizer.train(corpus, str(directory / "plain"), vocab_size=60)
     lines = SentencePieceTokenizer.train(
-        [str(corpus)], str(directory / "lines"), vocab_size=60, line_breaks=True
+        corpus, str(directory / "lines"), vocab_size=60, line_breaks=True
     )
     return plain, lines
 

@@ -12,18 +12,13 @@ import pytest
 import torch
 from conftest import read_metrics, tiny_config, train_argv, word_tokenizers, write_corpus
 
-from seq2seq import checkpoint as checkpoint_module
-from seq2seq import trainer as trainer_module
-from seq2seq.checkpoint import load_checkpoint, save_checkpoint
+from seq2seq.core import checkpoint as checkpoint_module
+from seq2seq.core import hardware as hardware_module
+from seq2seq.core.checkpoint import checkpoint_payload, load_checkpoint, save_checkpoint
+from seq2seq.core.hardware import cpu_has_native_bf16, resolve_amp, resolve_device
+from seq2seq.core.trainer import Trainer, TrainingDiverged
+from seq2seq.task import TranslationTask
 from seq2seq.train import main as train_main
-from seq2seq.trainer import (
-    Trainer,
-    TrainingDiverged,
-    cpu_has_native_bf16,
-    resolve_amp,
-    resolve_device,
-)
-from seq2seq.translation_task import TranslationTask
 
 # several batches per epoch (about 4 sentences each), dropout on: resume must restore the data
 # position and every random number generator to reproduce the run
@@ -77,7 +72,7 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(corpus, tmp_path):
     assert [row["step"] for row in expected] == list(range(1, 15))
     assert max(row["epoch"] for row in expected) >= 3  # crossed epoch boundaries
     assert comparable(read_metrics(split)) == expected  # losses equal to the last bit
-    assert comparable(read_metrics(split, "dev")) == comparable(read_metrics(whole, "dev"))
+    assert comparable(read_metrics(split, "valid")) == comparable(read_metrics(whole, "valid"))
     a, b = load_checkpoint(str(whole / "last.pt")), load_checkpoint(str(split / "last.pt"))
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
@@ -123,7 +118,7 @@ def test_a_failed_checkpoint_write_keeps_the_old_file_and_leaves_no_temporary(
     tmp_path, monkeypatch
 ):
     path = tmp_path / "last.pt"
-    save_checkpoint({"kind": "translation", "model": {"w": torch.ones(3)}}, str(path))
+    save_checkpoint(checkpoint_payload("translation", {}, {"w": torch.ones(3)}, {}), str(path))
     before = sha256(path)
 
     def failing_save(payload, f):
@@ -132,7 +127,7 @@ def test_a_failed_checkpoint_write_keeps_the_old_file_and_leaves_no_temporary(
 
     monkeypatch.setattr(checkpoint_module.torch, "save", failing_save)
     with pytest.raises(OSError, match="No space left"):
-        save_checkpoint({"kind": "translation", "model": {"w": torch.zeros(3)}}, str(path))
+        save_checkpoint(checkpoint_payload("translation", {}, {"w": torch.zeros(3)}, {}), str(path))
     assert sha256(path) == before
     assert os.listdir(tmp_path) == ["last.pt"]
     assert torch.equal(load_checkpoint(str(path))["model"]["w"], torch.ones(3))
@@ -201,7 +196,7 @@ def test_fp16_on_cpu_is_refused_by_the_command(corpus, tmp_path, capsys):
 
 
 def test_bf16_on_a_cpu_without_native_bfloat16_is_refused(monkeypatch):
-    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(hardware_module, "cpu_has_native_bf16", lambda: False)
     with pytest.raises(ValueError, match="amp bf16 needs a CPU with native bfloat16"):
         resolve_amp("bf16", torch.device("cpu"))
 
@@ -209,7 +204,7 @@ def test_bf16_on_a_cpu_without_native_bfloat16_is_refused(monkeypatch):
 def test_bf16_on_a_cpu_without_native_bfloat16_is_refused_by_the_command(
     corpus, tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(hardware_module, "cpu_has_native_bf16", lambda: False)
     assert train_main(argv_for(corpus, tmp_path / "run", amp="bf16", device="cpu")) == 2
     assert "amp bf16 needs a CPU with native bfloat16" in capsys.readouterr().err
 
@@ -254,7 +249,7 @@ def test_bf16_training_runs_through_the_command(corpus, tmp_path):
     rows = read_metrics(run)
     assert [row["step"] for row in rows] == [1, 2, 3]
     assert all(0 < row["loss"] < 20 for row in rows)
-    (dev,) = read_metrics(run, "dev")
+    (dev,) = read_metrics(run, "valid")
     assert 0 <= dev["bleu"] <= 100
 
 
@@ -268,3 +263,72 @@ def test_a_diverging_trainer_raises_training_diverged(tmp_path, monkeypatch):
     with pytest.raises(TrainingDiverged, match="became inf at update 1"):
         trainer.train()
     assert not os.path.exists(trainer.last_path)
+
+
+class Killed(BaseException):
+    """Stands in for kill -9: nothing after it runs, no handler, no save."""
+
+
+def test_resume_after_a_kill_between_checkpoints_leaves_one_history(corpus, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    original = Trainer._train_step
+
+    def dies_at_update_7(self, batch):
+        if self.step == 6:  # last.pt holds update 4; updates 5 and 6 are logged, then lost
+            raise Killed
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", dies_at_update_7)
+    with pytest.raises(Killed):
+        train_main(argv_for(corpus, run, max_steps=10, eval_every=4))
+    assert [row["step"] for row in read_metrics(run)] == [1, 2, 3, 4, 5, 6]
+    assert load_checkpoint(str(run / "last.pt"))["progress"]["step"] == 4
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    assert train_main(argv_for(corpus, run, max_steps=10, eval_every=4) + ["--resume"]) == 0
+    assert [row["step"] for row in read_metrics(run)] == list(range(1, 11))
+    assert [row["step"] for row in read_metrics(run, "valid")] == [4, 8, 10]
+    # and the history is the one an uninterrupted run writes
+    whole = tmp_path / "whole"
+    assert train_main(argv_for(corpus, whole, max_steps=10, eval_every=4)) == 0
+    assert comparable(read_metrics(run)) == comparable(read_metrics(whole))
+
+
+@pytest.mark.slow
+def test_kill_9_between_checkpoints_then_resume_logs_each_step_once(corpus, tmp_path):
+    """A real SIGKILL of a training process, then --resume: one metrics line per update."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    run = tmp_path / "run"
+    argv = argv_for(corpus, run, max_steps=100000, eval_every=25)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "seq2seq.train", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    metrics = run / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            lines = metrics.read_text().splitlines() if metrics.exists() else []
+            steps = [json.loads(line)["step"] for line in lines[:-1]]  # the last may be torn
+            if steps and max(steps) >= 28:  # past the checkpoint at 25
+                break
+            time.sleep(0.01)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    saved = load_checkpoint(str(run / "last.pt"))["progress"]["step"]
+    logged = max(row["step"] for row in read_metrics(run))
+    assert logged > saved  # killed between two checkpoints: lines past last.pt exist
+    target = logged + 5
+    resume = argv_for(corpus, run, max_steps=target, eval_every=25) + ["--resume"]
+    assert train_main(resume) == 0
+    assert [row["step"] for row in read_metrics(run)] == list(range(1, target + 1))

@@ -47,7 +47,7 @@ def test_a_tiny_model_memorizes_its_training_data(trained):
     # the training loss went down, and the final dev evaluation saw the memorised corpus
     losses = [row["loss"] for row in read_metrics(run)]
     assert len(losses) == 15 and losses[-1] < 0.1 * losses[0]
-    (dev,) = read_metrics(run, "dev")
+    (dev,) = read_metrics(run, "valid")
     assert dev["step"] == 150 and dev["bleu"] == pytest.approx(100.0)
 
 
@@ -111,7 +111,7 @@ def test_dev_nll_is_the_per_token_nll_of_the_dev_set(trained):
     import numpy as np
     import torch
 
-    from export.tokenizers import BOS_ID, EOS_ID
+    from export.runtime.tokenizers import BOS_ID, EOS_ID
 
     run, _, sources, references = trained
     translator = TorchTranslator.from_checkpoint(str(run / "best.pt"))
@@ -129,7 +129,7 @@ def test_dev_nll_is_the_per_token_nll_of_the_dev_set(trained):
                 )
                 total -= float(log_probs[0, token])
                 tokens += 1
-    (dev,) = read_metrics(run, "dev")
+    (dev,) = read_metrics(run, "valid")
     assert dev["nll"] == pytest.approx(total / tokens, rel=1e-3, abs=1e-5)
     assert np.isfinite(dev["ppl"])
 
@@ -148,10 +148,43 @@ def test_missing_out_is_an_error(corpus, capsys):
     assert "error: --out RUN_DIR is required" in capsys.readouterr().err
 
 
-def test_missing_data_files_are_named(corpus, tmp_path, capsys):
-    argv = ["--train-src", corpus["src"], "--train-tgt", corpus["tgt"], "--out", str(tmp_path)]
+def test_without_validation_files_a_tail_is_held_out(corpus, tmp_path, capsys):
+    argv = train_argv(corpus, tmp_path / "run", max_steps=2, valid_fraction=0.25)
+    argv = [a for i, a in enumerate(argv) if not _is_valid_flag(argv, i)]
+    assert train_main(argv + ["--no-export"]) == 0
+    out = capsys.readouterr().out
+    assert "the last 4 of the 16 training pairs are held out" in out
+    assert "kept all 12 pairs" in out
+
+
+def _is_valid_flag(argv: list[str], i: int) -> bool:
+    """``--valid-src X`` / ``--valid-tgt X``: the flag or its value."""
+    flags = ("--valid-src", "--valid-tgt")
+    return argv[i] in flags or (i > 0 and argv[i - 1] in flags)
+
+
+def test_missing_training_files_are_named(corpus, tmp_path, capsys):
+    argv = ["--train-src", corpus["src"], "--out", str(tmp_path), "--max-steps", "1"]
     assert train_main(argv) == 2
-    assert "error: missing --dev-src, --dev-tgt" in capsys.readouterr().err
+    assert "error: missing --train-tgt" in capsys.readouterr().err
+
+
+def test_a_size_that_cannot_work_is_refused_before_any_work(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_main(train_argv(corpus, run) + ["--hidden-size", "-3"]) == 2
+    assert "hidden_size must be at least 1, got -3" in capsys.readouterr().err
+    assert not (run / "spm").exists()  # refused before a tokenizer was trained
+    assert train_main(train_argv(corpus, run) + ["--hidden-size", "33"]) == 2
+    assert "even hidden_size" in capsys.readouterr().err
+
+
+def test_old_key_names_are_read_with_a_notice(corpus, tmp_path, capsys):
+    argv = train_argv(corpus, tmp_path / "run", max_steps=1)
+    argv = [{"--valid-src": "--dev-src", "--valid-tgt": "--dev-tgt"}.get(a, a) for a in argv]
+    assert train_main(argv + ["--no-export", "--tie-output-embeddings", "false"]) == 0
+    err = capsys.readouterr().err
+    assert "dev_src is now called valid_src" in err
+    assert "tie_output_embeddings is now called tie_embeddings" in err
 
 
 def test_mismatched_files_are_an_error(corpus, tmp_path, capsys):

@@ -1,6 +1,6 @@
-"""The training loop shared by translation and language models.
+"""The training loop shared by every model family.
 
-A *task* (``seq2seq.translation_task.TranslationTask``, ``generate.task.LanguageModelTask``)
+A *task* (``seq2seq.task.TranslationTask``, ``generate.task.LanguageModelTask``, ...)
 knows its data, its model and how to evaluate; :class:`Trainer` owns everything else: device and
 mixed precision, optimizer and schedule, budgets (steps, epochs, minutes), evaluation and early
 stopping, ``metrics.jsonl`` and the curve plot, atomic checkpoints (``last.pt``, ``best.pt``),
@@ -14,8 +14,6 @@ state, and the task's own state (e.g. a language model's carried hidden state).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import math
 import os
 import signal
@@ -25,17 +23,18 @@ from typing import Protocol
 
 import torch
 
-from seq2seq.checkpoint import (
+from seq2seq.core.checkpoint import (
     capture_rng_state,
+    checkpoint_payload,
     load_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
-from seq2seq.config import save_config
-from seq2seq.optim import LearningRateSchedule, build_optimizer
-from seq2seq.plotting import plot_curves
-
-CHECKPOINT_FORMAT = 1
+from seq2seq.core.config import save_config
+from seq2seq.core.hardware import resolve_amp
+from seq2seq.core.metrics import MetricsLog
+from seq2seq.core.optim import LearningRateSchedule, build_optimizer
+from seq2seq.core.plotting import plot_curves
 
 
 def _write_line(message: str) -> None:
@@ -51,12 +50,17 @@ class TrainingDiverged(RuntimeError):
 
 
 class Task(Protocol):
-    kind: str
+    """What a model family gives the :class:`Trainer`."""
+
+    kind: str  # the checkpoint and bundle kind: "translation", "language_model", ...
     model: torch.nn.Module
-    selection_metric: str  # the dev metric that picks best.pt and drives early stopping
+    selection_metric: str  # the validation metric that picks best.pt and drives early stopping
     higher_is_better: bool
 
-    def epoch_batches(self, epoch: int) -> list: ...
+    def epoch_batches(self, epoch: int) -> list:
+        """The batches of ``epoch``: a pure function of the seed and the epoch, so a resumed
+        run rebuilds the same list and continues from its position."""
+        ...
 
     def start_epoch(self, epoch: int) -> None: ...
 
@@ -66,58 +70,31 @@ class Task(Protocol):
         (all tokens read, for tokens/s)."""
         ...
 
-    def evaluate(self) -> dict: ...
+    def evaluate(self) -> dict:
+        """Scores on the validation data, ``selection_metric`` among them."""
+        ...
 
-    def checkpoint_extras(self) -> dict: ...
+    def checkpoint_extras(self) -> dict:
+        """Plain data the family needs to rebuild the model for inference (tokenizers, ...)."""
+        ...
 
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for, but torch sees no CUDA GPU")
-    return torch.device(name)
-
-
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for full precision."""
-    if amp == "off":
-        return None
-    if amp == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if amp == "fp16":
-        if device.type != "cuda":
-            raise ValueError("amp fp16 needs a CUDA device; on CPU use bf16 or off")
-        return torch.float16
-    if device.type == "cpu" and not cpu_has_native_bf16():
-        raise ValueError(
-            "amp bf16 needs a CPU with native bfloat16 (AVX-512 BF16 or AMX); this one has "
-            f"{torch.backends.cpu.get_cpu_capability()}, where oneDNN's recurrent layers refuse "
-            "bfloat16: use amp off"
-        )
-    return torch.bfloat16
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 natively here (its LSTM/GRU kernels refuse it otherwise)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 class Trainer:
-    def __init__(self, task: Task, config, run_dir: str, log=None):
+    """Trains a :class:`Task` under a config (:class:`seq2seq.core.config.TrainingConfig`),
+    writing the run directory: ``config.yaml``, ``metrics.jsonl``, ``curves.png``, ``last.pt``
+    and ``best.pt``. ``trust_checkpoint`` lets :meth:`resume` read a ``last.pt`` written before
+    checkpoint format 2 (see :func:`seq2seq.core.checkpoint.load_checkpoint`)."""
+
+    def __init__(self, task: Task, config, run_dir: str, log=None, trust_checkpoint=False):
         self.task = task
         self.config = config
         self.run_dir = run_dir
         self.log = log or _write_line
+        self.trust_checkpoint = trust_checkpoint
         self.device = next(task.model.parameters()).device
         self.amp_dtype = resolve_amp(config.amp, self.device)
         self.optimizer = build_optimizer(config, task.model.parameters())
@@ -132,21 +109,30 @@ class Trainer:
         self.best_step = 0
         self.bad_evaluations = 0
         self.stop_reason = ""
-        self._interrupted = False
+        self.interrupted = False
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
+        self.metrics = MetricsLog(self.metrics_path)
         self.last_path = os.path.join(run_dir, "last.pt")
         self.best_path = os.path.join(run_dir, "best.pt")
 
     # ----------------------------------------------------------------- checkpoints
 
     def _payload(self, full: bool) -> dict:
-        payload = {
-            "format": CHECKPOINT_FORMAT,
-            "kind": self.task.kind,
-            "config": dataclasses.asdict(self.config),
-            "model": self.task.model.state_dict(),
-            "extras": self.task.checkpoint_extras(),
-            "progress": {
+        training_state = None
+        if full:
+            training_state = {
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "rng": capture_rng_state(),
+                "task": self.task.state_dict(),
+            }
+        return checkpoint_payload(
+            self.task.kind,
+            self.config,
+            self.task.model.state_dict(),
+            self.task.checkpoint_extras(),
+            progress={
                 "step": self.step,
                 "epoch": self.epoch,
                 "batch_index": self.batch_index,
@@ -155,16 +141,8 @@ class Trainer:
                 "best_step": self.best_step,
                 "bad_evaluations": self.bad_evaluations,
             },
-        }
-        if full:
-            payload.update(
-                optimizer=self.optimizer.state_dict(),
-                schedule=self.schedule.state_dict(),
-                scaler=self.scaler.state_dict(),
-                rng=capture_rng_state(),
-                task=self.task.state_dict(),
-            )
-        return payload
+            training_state=training_state,
+        )
 
     def save(self, best: bool = False) -> None:
         save_checkpoint(self._payload(full=True), self.last_path)
@@ -173,11 +151,12 @@ class Trainer:
 
     def resume(self) -> None:
         """Continue from ``last.pt`` exactly where it stopped."""
-        payload = load_checkpoint(self.last_path, map_location=self.device)
-        if payload["kind"] != self.task.kind:
-            raise ValueError(
-                f"{self.last_path}: a {payload['kind']} checkpoint, not {self.task.kind}"
-            )
+        payload = load_checkpoint(
+            self.last_path,
+            map_location=self.device,
+            trust=self.trust_checkpoint,
+            expected_kind=self.task.kind,
+        )
         try:
             self.task.model.load_state_dict(payload["model"])
         except RuntimeError as error:
@@ -198,16 +177,14 @@ class Trainer:
         self.bad_evaluations = progress["bad_evaluations"]
         self._resume_rng = payload["rng"]
         self._resume_task_state = payload["task"]
+        dropped = self.metrics.purge_after(self.step)
+        lost = f"; dropped {dropped} metrics lines written after it" if dropped else ""
         self.log(
             f"resuming {self.run_dir} at update {self.step} (epoch {self.epoch}, "
-            f"batch {self.batch_index})"
+            f"batch {self.batch_index}){lost}"
         )
 
     # ----------------------------------------------------------------- bookkeeping
-
-    def _write_metrics(self, row: dict) -> None:
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
 
     def _budget_exhausted(self, session_start: float, session_elapsed_start: float) -> str:
         c = self.config
@@ -218,7 +195,7 @@ class Trainer:
         spent = session_elapsed_start + (time.monotonic() - session_start)
         if c.max_minutes and spent >= c.max_minutes * 60:
             return f"reached max_minutes={c.max_minutes:g}"
-        if self._interrupted:
+        if self.interrupted:
             return "interrupted (Ctrl-C)"
         return ""
 
@@ -243,21 +220,21 @@ class Trainer:
             self.bad_evaluations += 1
         decayed = self.schedule.report(improved)
         row = {
-            "split": "dev",
+            "split": "valid",
             "step": self.step,
             "epoch": self.epoch,
             "elapsed": round(self.elapsed, 1),
             **results,
             "eval_seconds": round(time.monotonic() - started, 2),
         }
-        self._write_metrics(row)
+        self.metrics.write(row)
         shown = ", ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in results.items()
         )
         note = " (best)" if improved else ""
         if decayed:
             note += f"; learning rate now {self.schedule.rate(self.step + 1, self.elapsed):.3g}"
-        self.log(f"[update {self.step}] dev: {shown}{note}")
+        self.log(f"[update {self.step}] valid: {shown}{note}")
         self.save(best=improved)
         try:
             plot_curves(
@@ -332,7 +309,7 @@ class Trainer:
                         last_eval_step = self.step
                         if config.patience and self.bad_evaluations >= config.patience:
                             self.stop_reason = (
-                                f"early stopping: no better dev "
+                                f"early stopping: no better validation "
                                 f"{self.task.selection_metric} in "
                                 f"{config.patience} evaluations"
                             )
@@ -341,7 +318,7 @@ class Trainer:
                     self.epoch += 1
                     self.batch_index = 0
                     continue
-            if last_eval_step != self.step and self.step > 0 and not self._interrupted:
+            if last_eval_step != self.step and self.step > 0 and not self.interrupted:
                 self.evaluate()
             elif self.step > 0:
                 self.save()
@@ -352,7 +329,7 @@ class Trainer:
         best = "none" if self.best_value is None else f"{self.best_value:.4g}"
         self.log(
             f"stopped: {self.stop_reason} after {self.step} updates, "
-            f"{self.elapsed / 60:.1f} min; best dev {self.task.selection_metric} "
+            f"{self.elapsed / 60:.1f} min; best validation {self.task.selection_metric} "
             f"{best} at update {self.best_step}"
         )
         return {
@@ -397,7 +374,7 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "elapsed": round(self.elapsed, 1),
         }
-        self._write_metrics(row)
+        self.metrics.write(row)
         if progress is not None:
             progress.set_postfix(
                 loss=f"{row['loss']:.3f}",
@@ -426,9 +403,9 @@ class Trainer:
 
     def _install_interrupt_handler(self):
         def handler(signum, frame):
-            if self._interrupted:  # a second Ctrl-C: stop right now
+            if self.interrupted:  # a second Ctrl-C: stop right now
                 raise KeyboardInterrupt
-            self._interrupted = True
+            self.interrupted = True
             self.log(
                 "\nCtrl-C: finishing this update, saving last.pt, then stopping "
                 "(press again to abort without saving)"

@@ -259,7 +259,7 @@ class SentencePieceTokenizer(Tokenizer):
     @classmethod
     def train(
         cls,
-        files: Sequence[str],
+        lines: Iterable[str],
         model_prefix: str,
         vocab_size: int,
         model_type: str = "unigram",
@@ -268,13 +268,13 @@ class SentencePieceTokenizer(Tokenizer):
         max_sentences: int = 2_000_000,
         seed_sentencepiece_size: int = 1_000_000,
     ) -> SentencePieceTokenizer:
-        """Train a model on ``files`` (one sentence or line per line, plain or ``.gz``); writes
-        ``model_prefix.model``. When the text is too small for ``vocab_size`` it retries with
+        """Train a model on ``lines`` (sentences, or the lines of a text; any iterable of str);
+        writes ``model_prefix.model``. When the text is too small for ``vocab_size`` it retries with
         the largest size sentencepiece accepts, rather than failing."""
         import sentencepiece as spm
 
         options = dict(
-            sentence_iterator=_iterate_lines(files),
+            sentence_iterator=iter(lines),
             model_prefix=model_prefix,
             vocab_size=vocab_size,
             model_type=model_type,
@@ -396,17 +396,6 @@ class SentencePieceSubsetTokenizer(Tokenizer):
             return cls(base, piece_ids)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{pieces_path}: {error}") from None
-
-
-def _iterate_lines(files: Sequence[str]):
-    """Lines of plain or gzipped UTF-8 text files, for sentencepiece training."""
-    import gzip
-
-    for path in files:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                yield line.rstrip("\r\n")
 
 
 def load_tokenizer(spec: dict, directory: str) -> Tokenizer:

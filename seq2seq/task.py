@@ -1,4 +1,4 @@
-"""Translation as a task for :class:`seq2seq.trainer.Trainer`: data, loss, dev evaluation."""
+"""Translation as a task for :class:`seq2seq.core.trainer.Trainer`: batches, loss, validation."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import math
 import numpy as np
 import torch
 
-from export.tokenizers import BOS_ID, EOS_ID, PAD_ID, Tokenizer
-from seq2seq.data import filter_pairs, pad_batch, token_batches
-from seq2seq.loss import output_loss
+from export.runtime.tokenizers import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+from seq2seq.core.batching import pad_batch, token_batches
+from seq2seq.core.loss import output_loss
+from seq2seq.data import filter_pairs
 from seq2seq.model import Seq2SeqModel
 from seq2seq.scoring import corpus_scores
 from seq2seq.torch_translator import TorchTranslator
@@ -26,8 +27,8 @@ class TranslationTask:
         target_tokenizer: Tokenizer,
         train_src: list[str],
         train_tgt: list[str],
-        dev_src: list[str],
-        dev_tgt: list[str],
+        valid_src: list[str],
+        valid_tgt: list[str],
         log=print,
     ):
         self.config = config
@@ -49,10 +50,10 @@ class TranslationTask:
         self.tgt = [tgt_ids[i] for i in keep]
         # + 1 for the EOS (source) and the BOS/EOS shift (target)
         self.lengths = np.asarray([max(len(s), len(t)) + 1 for s, t in zip(self.src, self.tgt)])
-        self.dev_src = dev_src
-        self.dev_tgt = dev_tgt
-        self.dev_src_ids = [source_tokenizer.encode(s) for s in dev_src]
-        self.dev_tgt_ids = [target_tokenizer.encode(t) for t in dev_tgt]
+        self.valid_src = valid_src
+        self.valid_tgt = valid_tgt
+        self.valid_src_ids = [source_tokenizer.encode(s) for s in valid_src]
+        self.valid_tgt_ids = [target_tokenizer.encode(t) for t in valid_tgt]
         self.translator = TorchTranslator(
             model, source_tokenizer, target_tokenizer, config.max_length
         )
@@ -99,29 +100,29 @@ class TranslationTask:
 
     # ----------------------------------------------------------------- evaluation
 
-    def dev_nll(self) -> float:
-        order = np.argsort([len(s) for s in self.dev_src_ids])
+    def valid_nll(self) -> float:
+        order = np.argsort([len(s) for s in self.valid_src_ids])
         nll_total, token_total = 0.0, 0
         for start in range(0, len(order), self.config.eval_batch_size):
             rows = order[start : start + self.config.eval_batch_size]
-            src_ids = [self.dev_src_ids[i][: self.config.max_length] or [EOS_ID] for i in rows]
-            tgt_ids = [self.dev_tgt_ids[i] for i in rows]
+            src_ids = [self.valid_src_ids[i][: self.config.max_length] or [EOS_ID] for i in rows]
+            tgt_ids = [self.valid_tgt_ids[i] for i in rows]
             _, nll, tokens, _ = self._loss(*self._tensors(src_ids, tgt_ids), smoothing=0.0)
             nll_total += float(nll)
             token_total += tokens
         return nll_total / max(1, token_total)
 
     def evaluate(self) -> dict:
-        nll = self.dev_nll()
+        nll = self.valid_nll()
         results = {"nll": nll, "ppl": math.exp(min(50.0, nll))}
         translations = self.translator.translate(
-            self.dev_src,
+            self.valid_src,
             beam=self.config.eval_beam,
             batch_size=self.config.eval_batch_size,
             truncate=True,
         )
         hypotheses = [t.text for t in translations]
-        scores = corpus_scores(hypotheses, self.dev_tgt)
+        scores = corpus_scores(hypotheses, self.valid_tgt)
         results["bleu"] = scores["bleu"]
         results["chrf"] = scores["chrf"]
         return results
@@ -129,10 +130,15 @@ class TranslationTask:
     # ----------------------------------------------------------------- checkpoint
 
     def checkpoint_extras(self) -> dict:
+        return self.extras_for(self.config, self.source_tokenizer, self.target_tokenizer)
+
+    @staticmethod
+    def extras_for(config, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer) -> dict:
+        """What a translation checkpoint holds besides the weights, to rebuild the model."""
         return {
-            "source_tokenizer": self.source_tokenizer.state(),
-            "target_tokenizer": self.target_tokenizer.state(),
-            "max_source_length": self.config.max_length,
+            "source_tokenizer": source_tokenizer.state(),
+            "target_tokenizer": target_tokenizer.state(),
+            "max_source_length": config.max_length,
         }
 
     def state_dict(self) -> dict:

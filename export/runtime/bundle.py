@@ -1,6 +1,6 @@
 """The bundle: a directory the runtime loads. Reading and checking it needs no torch.
 
-``model.json`` holds the format version, the kind (``translation`` or ``language_model``), the
+``model.json`` holds the format version, the kind (see :data:`LOADERS`), the
 special token ids, the model's sizes, the ONNX graphs with their input and output names, the
 tokenizer specs, and the sha256 of every other file in the bundle. See docs/bundle-format.md.
 """
@@ -14,7 +14,14 @@ import os
 FORMAT_NAME = "rnn-seq-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
-KINDS = ("translation", "language_model")
+# the kinds of model a bundle can hold, and the runtime class that loads each
+LOADERS = {
+    "translation": "Translator",
+    "language_model": "Generator",
+    "classification": "Classifier",
+    "forecasting": "Forecaster",
+}
+KINDS = tuple(LOADERS)
 
 
 class BundleError(ValueError):
@@ -73,13 +80,15 @@ def read_manifest(directory: str, expected_kind: str | None = None, verify: bool
     if kind not in KINDS:
         raise BundleError(f"{path}: unknown bundle kind {kind!r} (expected one of {KINDS})")
     if expected_kind is not None and kind != expected_kind:
-        loader = "Translator" if kind == "translation" else "Generator"
         raise BundleError(
             f"{directory}: this bundle holds a {kind} model, not a {expected_kind} model; "
-            f"load it with {loader}.load"
+            f"load it with {LOADERS[kind]}.load"
         )
+    files = manifest.get("files", {})
+    if not isinstance(files, dict):
+        raise BundleError(f"{path}: files must map file names to sha256 checksums")
     if verify:
-        for name, checksum in manifest.get("files", {}).items():
+        for name, checksum in files.items():
             file_path = os.path.join(directory, name)
             if not os.path.isfile(file_path):
                 raise BundleError(f"{directory}: {name} is missing from the bundle")
@@ -89,3 +98,24 @@ def read_manifest(directory: str, expected_kind: str | None = None, verify: bool
                     "after export)"
                 )
     return manifest
+
+
+def require_keys(manifest: dict, directory: str, kind: str, specs) -> None:
+    """Check that ``model.json`` has every ``(section, key, type)`` of ``specs`` (``key`` None:
+    ``section`` is a top-level key of that type). Raises :class:`BundleError` naming the first
+    missing or mistyped entry, so a malformed manifest never surfaces as a KeyError later."""
+    for section, key, expected_type in specs:
+        name = section if key is None else f"{section}.{key}"
+        container = manifest if key is None else manifest.get(section)
+        field = section if key is None else key
+        if not isinstance(container, dict) or field not in container:
+            raise BundleError(
+                f"{directory}: model.json lacks {name}; not a {kind} bundle written by "
+                "python -m export"
+            )
+        value = container[field]
+        if not isinstance(value, expected_type) or isinstance(value, bool):
+            raise BundleError(
+                f"{directory}: model.json {name} should be a {expected_type.__name__}, "
+                f"not {type(value).__name__} {value!r}"
+            )

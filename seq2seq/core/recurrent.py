@@ -163,3 +163,23 @@ def initialize_weights(module: nn.Module, scheme: str = "xavier") -> None:
             # Xavier over [vocab, dim] would make embeddings tiny for large vocabularies (and,
             # tied to the output layer, logits near zero): a slow start. Scale by dim instead.
             nn.init.normal_(sub.weight, std=sub.embedding_dim**-0.5)
+
+
+def batch_first(state) -> list[torch.Tensor]:
+    """Recurrent state tensors [layers, rows, hidden] -> [rows, layers, hidden], the layout of
+    exported graphs and of the runtime (rows first, so they can be gathered and batched);
+    tensors of another rank (an input feed [rows, hidden]) stay as they are."""
+    return [s.transpose(0, 1) if s.dim() == 3 else s for s in state]
+
+
+def layers_first(state) -> tuple:
+    """The inverse of :func:`batch_first`: [rows, layers, hidden] -> [layers, rows, hidden]
+    (contiguous, as torch's RNN modules need)."""
+    return tuple(s.transpose(0, 1).contiguous() if s.dim() == 3 else s for s in state)
+
+
+def state_names(cell: str, input_feeding: bool = False) -> list[str]:
+    """The names of a recurrent state's tensors in exported graphs: h (and c for an LSTM), and
+    feed for an input-feeding decoder."""
+    names = ["h", "c"] if cell == "lstm" else ["h"]
+    return names + (["feed"] if input_feeding else [])
