@@ -85,10 +85,10 @@ class LanguageModelTask:
         stats = {
             "loss_sum": float(loss_sum.detach()),
             "nll_sum": float(nll_sum),
-            "tokens": tokens,
+            "targets": tokens,
             "throughput_tokens": tokens,
         }
-        return loss_sum / tokens, stats
+        return loss_sum, stats
 
     # ----------------------------------------------------------------- evaluation
 

@@ -93,10 +93,10 @@ class TranslationTask:
         stats = {
             "loss_sum": float(loss_sum.detach()),
             "nll_sum": float(nll_sum),
-            "tokens": tokens,
+            "targets": tokens,
             "throughput_tokens": tokens + src_tokens,
         }
-        return loss_sum / tokens, stats
+        return loss_sum, stats
 
     # ----------------------------------------------------------------- evaluation
 

@@ -236,7 +236,7 @@ def test_a_training_step_on_cpu_with_and_without_bf16_autocast(tmp_path, amp):
     before = {n: p.detach().clone() for n, p in trainer.task.model.named_parameters()}
     batch = trainer.task.epoch_batches(1)[0]
     stats = trainer._train_step(batch)
-    assert stats["tokens"] > 0 and stats["loss_sum"] > 0 and stats["lr"] > 0
+    assert stats["targets"] > 0 and stats["loss_sum"] > 0 and stats["lr"] > 0
     changed = [n for n, p in trainer.task.model.named_parameters() if not torch.equal(p, before[n])]
     assert len(changed) > len(before) // 2
     assert all(p.dtype == torch.float32 for p in trainer.task.model.parameters())
@@ -258,7 +258,7 @@ def test_a_diverging_trainer_raises_training_diverged(tmp_path, monkeypatch):
     monkeypatch.setattr(
         trainer.task,
         "train_step",
-        lambda batch: (torch.tensor(float("inf"), requires_grad=True), {}),
+        lambda batch: (torch.tensor(float("inf"), requires_grad=True), {"targets": 1}),
     )
     with pytest.raises(TrainingDiverged, match="became inf at update 1"):
         trainer.train()

@@ -65,9 +65,11 @@ class Task(Protocol):
     def start_epoch(self, epoch: int) -> None: ...
 
     def train_step(self, batch) -> tuple[torch.Tensor, dict]:
-        """Forward pass; returns the loss to backpropagate (mean per token) and stats with
-        ``loss_sum``, ``nll_sum``, ``tokens`` (predicted tokens) and ``throughput_tokens``
-        (all tokens read, for tokens/s)."""
+        """Forward pass over one batch. Returns the loss *summed* over the batch's predictions
+        (the trainer divides by their count, over every micro-batch and process of an update)
+        and stats: ``loss_sum`` and ``nll_sum`` (floats), ``targets`` (how many predictions
+        the sums cover: target tokens, texts, forecast steps) and ``throughput_tokens`` (units
+        read, for the tokens/s figure)."""
         ...
 
     def evaluate(self) -> dict:
@@ -269,7 +271,7 @@ class Trainer:
         window = {
             "loss_sum": 0.0,
             "nll_sum": 0.0,
-            "tokens": 0,
+            "targets": 0,
             "throughput_tokens": 0,
             "seconds": 0.0,
             "steps": 0,
@@ -296,7 +298,7 @@ class Trainer:
                     self.step += 1
                     seconds = time.monotonic() - step_start
                     self.elapsed = session_elapsed_start + (time.monotonic() - session_start)
-                    for key in ("loss_sum", "nll_sum", "tokens", "throughput_tokens"):
+                    for key in ("loss_sum", "nll_sum", "targets", "throughput_tokens"):
                         window[key] += stats[key]
                     window["seconds"] += seconds
                     window["steps"] += 1
@@ -343,7 +345,8 @@ class Trainer:
     def _train_step(self, batch) -> dict:
         model, config = self.task.model, self.config
         with self._autocast():
-            loss, stats = self.task.train_step(batch)
+            loss_sum, stats = self.task.train_step(batch)
+        loss = loss_sum / max(1, stats["targets"])
         if not torch.isfinite(loss.detach()):
             raise TrainingDiverged(
                 f"the training loss became {loss.item()} at update {self.step + 1}; stopped "
@@ -362,14 +365,14 @@ class Trainer:
         return stats
 
     def _log_train(self, window: dict, progress) -> None:
-        tokens = max(1, window["tokens"])
+        targets = max(1, window["targets"])
         row = {
             "split": "train",
             "step": self.step,
             "epoch": self.epoch,
-            "loss": window["loss_sum"] / tokens,
-            "nll": window["nll_sum"] / tokens,
-            "ppl": math.exp(min(50.0, window["nll_sum"] / tokens)),
+            "loss": window["loss_sum"] / targets,
+            "nll": window["nll_sum"] / targets,
+            "ppl": math.exp(min(50.0, window["nll_sum"] / targets)),
             "tokens_per_s": round(window["throughput_tokens"] / max(1e-9, window["seconds"])),
             "lr": self.optimizer.param_groups[0]["lr"],
             "elapsed": round(self.elapsed, 1),
