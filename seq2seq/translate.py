@@ -82,11 +82,9 @@ def translate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     translator = load_translator(args)
-    source = open_input(args.input)
-    target = open_output(args.output)
     name = "standard input" if args.input == "-" else args.input
     index = 0
-    with source, target:
+    with open_input(args.input) as source, open_output(args.output) as target:
         for chunk in read_stream_lines(source, name, args.batch_size * 16):
             for translation in translator.translate(
                 chunk, options, batch_size=args.batch_size, truncate=args.truncate

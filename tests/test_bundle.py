@@ -92,6 +92,76 @@ def test_a_directory_that_is_not_a_bundle(tmp_path):
         Translator.load(str(tmp_path))
 
 
+def drop(manifest: dict, dotted: str) -> None:
+    section, _, key = dotted.partition(".")
+    if key:
+        del manifest[section][key]
+    else:
+        del manifest[section]
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "graphs",
+        "graphs.encoder",
+        "graphs.decoder_step",
+        "graphs.state_names",
+        "tokenizers",
+        "tokenizers.source",
+        "tokenizers.target",
+        "max_source_length",
+    ],
+)
+def test_a_manifest_missing_an_entry_is_a_bundle_error(bundle, missing):
+    """Before the layout change, Translator.load raised KeyError here."""
+    path = bundle / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    drop(manifest, missing)
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match=f"model.json lacks {missing.split('.')[0]}"):
+        Translator.load(str(bundle))
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("graphs", "state_names", "h", "graphs.state_names should be a list, not str"),
+        ("graphs", "encoder", 3, "graphs.encoder should be a str, not int"),
+        ("tokenizers", "source", ["x"], "tokenizers.source should be a dict, not list"),
+        (None, "max_source_length", "200", "max_source_length should be a int, not str"),
+        (None, "files", ["encoder.onnx"], "files must map file names to sha256 checksums"),
+        ("graphs", "state_names", ["h"], "inputs are"),  # the graph has h and c: a mismatch
+        ("graphs", "encoder", "decoder_step.onnx", "decoder_step.onnx: inputs are"),
+    ],
+)
+def test_a_malformed_translation_manifest_is_a_bundle_error(bundle, section, key, value, message):
+    path = bundle / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    (manifest if section is None else manifest[section])[key] = value
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError) as error:
+        Translator.load(str(bundle))
+    assert message in str(error.value)
+
+
+def test_a_tokenizer_spec_naming_a_missing_file_is_a_bundle_error(bundle):
+    path = bundle / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["tokenizers"]["source"] = {"kind": "word", "file": "nowhere.vocab.json"}
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="cannot load the tokenizer .*nowhere.vocab.json"):
+        Translator.load(str(bundle))
+    manifest["tokenizers"]["source"] = {"kind": "klingon", "file": "vocab.vocab.json"}
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="unknown tokenizer kind 'klingon'"):
+        Translator.load(str(bundle), verify=False)
+    manifest["tokenizers"]["source"] = {"kind": "word"}
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="a tokenizer spec needs a kind and a file"):
+        Translator.load(str(bundle), verify=False)
+
+
 def test_bundle_errors_are_value_errors():
     # so command-line tools that report ValueError report bundle problems too
     assert issubclass(BundleError, ValueError)

@@ -83,8 +83,13 @@ class _ListVocabulary(Tokenizer):
 
     @classmethod
     def load_file(cls, path: str):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a vocabulary file ({error})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+            raise ValueError(f"{path}: not a vocabulary file (no token list)")
         if data.get("kind") != cls.kind:
             raise ValueError(f"{path}: holds a {data.get('kind')!r} vocabulary, not {cls.kind!r}")
         return cls(data["tokens"])
@@ -399,9 +404,27 @@ class SentencePieceSubsetTokenizer(Tokenizer):
 
 
 def load_tokenizer(spec: dict, directory: str) -> Tokenizer:
-    """Load the tokenizer a ``model.json`` spec describes, its files relative to ``directory``."""
+    """Load the tokenizer a ``model.json`` spec describes, its files relative to ``directory``.
+    A spec or file the runtime cannot use raises :class:`BundleError` naming it."""
+    from export.runtime.bundle import BundleError
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
+        raise BundleError(f"{directory}: a tokenizer spec needs a kind and a file, got {spec!r}")
+    try:
+        return _load_tokenizer(spec, directory)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        if isinstance(error, BundleError):
+            raise
+        if isinstance(error, OSError):
+            detail = f"{error.filename or spec['file']}: {error.strerror or error}"
+        else:
+            detail = str(error)
+        raise BundleError(f"{directory}: cannot load the tokenizer ({detail})") from None
+
+
+def _load_tokenizer(spec: dict, directory: str) -> Tokenizer:
     kind = spec.get("kind")
-    path = os.path.join(directory, spec.get("file", ""))
+    path = os.path.join(directory, spec["file"])
     if kind == SentencePieceTokenizer.kind:
         return SentencePieceTokenizer.from_file(path)
     if kind == SentencePieceSubsetTokenizer.kind:
@@ -412,8 +435,7 @@ def load_tokenizer(spec: dict, directory: str) -> Tokenizer:
     if kind == WordTokenizer.kind:
         return WordTokenizer.load_file(path)
     raise ValueError(
-        f"{directory}: unknown tokenizer kind {kind!r} "
-        "(char, word, sentencepiece, sentencepiece_subset)"
+        f"unknown tokenizer kind {kind!r} (char, word, sentencepiece, sentencepiece_subset)"
     )
 
 

@@ -17,6 +17,7 @@ Importing this module imports neither torch nor yaml (the runtime commands use i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -56,26 +57,36 @@ def quiet_broken_pipe() -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
 def open_input(path: str):
-    """A binary stream of ``path`` (``-``: standard input), or ValueError naming the file."""
+    """A binary stream of ``path`` (``-``: standard input, left open afterwards), or
+    ValueError naming the file."""
     if path == "-":
-        return sys.stdin.buffer
+        yield sys.stdin.buffer
+        return
     if os.path.isdir(path):
         raise ValueError(f"{path}: is a directory, not a file")
     try:
-        return open(path, "rb")
+        stream = open(path, "rb")
     except OSError as error:
         raise ValueError(f"{path}: cannot read ({error.strerror})") from None
+    with stream:
+        yield stream
 
 
+@contextlib.contextmanager
 def open_output(path: str):
-    """A text stream writing ``path`` (``-``: standard output), or ValueError naming it."""
+    """A text stream writing ``path`` (``-``: standard output, left open afterwards), or
+    ValueError naming it."""
     if path == "-":
-        return sys.stdout
+        yield sys.stdout
+        return
     try:
-        return open(path, "w", encoding="utf-8")
+        stream = open(path, "w", encoding="utf-8")
     except OSError as error:
         raise ValueError(f"{path}: cannot write ({error.strerror})") from None
+    with stream:
+        yield stream
 
 
 def read_stream_lines(stream, name: str, chunk_lines: int):
