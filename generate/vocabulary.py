@@ -15,6 +15,7 @@ from export.runtime.tokenizers import (
     Tokenizer,
     WordTokenizer,
 )
+from seq2seq.core.subwords import train_sentencepiece
 
 
 def build_tokenizer(config, train_text: str, run_dir: str, log=print) -> Tokenizer:
@@ -46,7 +47,7 @@ def _sentencepiece(config, train_text: str, run_dir: str, log) -> SentencePieceT
         lines = train_text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        SentencePieceTokenizer.train(
+        train_sentencepiece(
             lines,
             prefix,
             config.subword_vocab_size,

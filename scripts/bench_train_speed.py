@@ -157,9 +157,10 @@ def main() -> None:
 
     import torch
 
-    from export.runtime.tokenizers import SentencePieceSubsetTokenizer, SentencePieceTokenizer
+    from export.runtime.tokenizers import SentencePieceSubsetTokenizer
     from seq2seq.config import TranslationConfig
     from seq2seq.core.config import update_config
+    from seq2seq.core.subwords import train_sentencepiece
     from seq2seq.core.trainer import Trainer
     from seq2seq.data import read_parallel
     from seq2seq.model import build_model
@@ -171,7 +172,7 @@ def main() -> None:
     tgt_path = os.path.join(args.data, f"train.{args.tgt}")
     train_src, train_tgt = read_parallel(src_path, tgt_path)
     workdir = tempfile.mkdtemp(prefix="bench-train-")
-    tokenizer = SentencePieceTokenizer.train(
+    tokenizer = train_sentencepiece(
         train_src + train_tgt, os.path.join(workdir, "spm"), vocab_size=8000
     )
     target_subset = SentencePieceSubsetTokenizer.from_text(tokenizer, train_tgt)

@@ -14,6 +14,7 @@ from export.runtime.tokenizers import (
     SentencePieceTokenizer,
     Tokenizer,
 )
+from seq2seq.core.subwords import train_sentencepiece
 
 
 def prepare_tokenizers(
@@ -45,7 +46,7 @@ def prepare_tokenizers(
 
 def _train(model_path: str, sides: list[list[str]], settings: dict) -> None:
     lines = (line for side in sides for line in side)
-    SentencePieceTokenizer.train(lines, model_path[: -len(".model")], **settings)
+    train_sentencepiece(lines, model_path[: -len(".model")], **settings)
 
 
 def target_subset(

@@ -19,6 +19,7 @@ from export.runtime.tokenizers import (
     load_tokenizer,
     tokenizer_from_state,
 )
+from seq2seq.core.subwords import train_sentencepiece
 
 TEXT = """the quick brown fox jumps over the lazy dog
 el veloz zorro marrón salta sobre el perro perezoso
@@ -32,10 +33,8 @@ def sentencepiece_files(tmp_path_factory):
     """Two small sentencepiece models: plain, and with the <nl> line-break piece."""
     directory = tmp_path_factory.mktemp("spm")
     corpus = (TEXT * 20).splitlines()
-    plain = SentencePieceTokenizer.train(corpus, str(directory / "plain"), vocab_size=60)
-    lines = SentencePieceTokenizer.train(
-        corpus, str(directory / "lines"), vocab_size=60, line_breaks=True
-    )
+    plain = train_sentencepiece(corpus, str(directory / "plain"), vocab_size=60)
+    lines = train_sentencepiece(corpus, str(directory / "lines"), vocab_size=60, line_breaks=True)
     return plain, lines
 
 

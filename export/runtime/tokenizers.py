@@ -192,7 +192,7 @@ class SentencePieceTokenizer(Tokenizer):
         if ids != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
             raise ValueError(
                 f"{origin}: special ids (pad, unk, bos, eos) are {ids}, expected "
-                f"{(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}; train it with SentencePieceTokenizer.train"
+                f"{(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}, as in the models this toolkit trains"
             )
         newline = self.processor.piece_to_id(self.NEWLINE_PIECE)
         self.newline_id = newline if newline != UNK_ID else None
@@ -260,45 +260,6 @@ class SentencePieceTokenizer(Tokenizer):
 
     def state(self) -> dict:
         return {"kind": self.kind, "model_proto": self.model_proto}
-
-    @classmethod
-    def train(
-        cls,
-        lines: Iterable[str],
-        model_prefix: str,
-        vocab_size: int,
-        model_type: str = "unigram",
-        character_coverage: float = 1.0,
-        line_breaks: bool = False,
-        max_sentences: int = 2_000_000,
-        seed_sentencepiece_size: int = 1_000_000,
-    ) -> SentencePieceTokenizer:
-        """Train a model on ``lines`` (sentences, or the lines of a text; any iterable of str);
-        writes ``model_prefix.model``. When the text is too small for ``vocab_size`` it retries with
-        the largest size sentencepiece accepts, rather than failing."""
-        import sentencepiece as spm
-
-        options = dict(
-            sentence_iterator=iter(lines),
-            model_prefix=model_prefix,
-            vocab_size=vocab_size,
-            model_type=model_type,
-            character_coverage=character_coverage,
-            pad_id=PAD_ID,
-            unk_id=UNK_ID,
-            bos_id=BOS_ID,
-            eos_id=EOS_ID,
-            input_sentence_size=max_sentences,
-            shuffle_input_sentence=True,
-            seed_sentencepiece_size=seed_sentencepiece_size,
-            num_threads=os.cpu_count() or 1,
-            minloglevel=2,
-            hard_vocab_limit=False,
-        )
-        if line_breaks:
-            options["user_defined_symbols"] = [cls.NEWLINE_PIECE]
-        spm.SentencePieceTrainer.train(**options)
-        return cls.from_file(model_prefix + ".model")
 
 
 class SentencePieceSubsetTokenizer(Tokenizer):
