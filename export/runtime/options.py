@@ -191,11 +191,7 @@ def resolve_options(
 
 def _integer(name: str, value, minimum: int, allowed: str | None = None) -> None:
     allowed = allowed or f"an integer >= {minimum}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            raise ValueError(f"{name} must be {allowed}, got the float {value!r}")
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    if value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 

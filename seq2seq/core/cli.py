@@ -127,8 +127,8 @@ class TrainCommand:
     demo_out: str
     demo_settings: Callable[[], dict]  # config values of the demo (paths into the package)
     demo_message: str  # printed when the demo starts; may use {minutes} and {run_dir}
-    make_task: Callable = field(repr=False, default=None)
-    report: Callable = field(repr=False, default=None)
+    make_task: Callable = field(repr=False)
+    report: Callable = field(repr=False)
 
     # ----------------------------------------------------------------- arguments
 
