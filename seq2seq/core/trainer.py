@@ -419,6 +419,8 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "elapsed": round(self.elapsed, 1),
         }
+        if self.scaler.is_enabled():  # fp16: the loss scale (a drop: an overflow, step skipped)
+            row["loss_scale"] = self.scaler.get_scale()
         window.clear()
         if self.world.is_main:
             self.metrics.write(row)
