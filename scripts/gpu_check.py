@@ -382,7 +382,7 @@ def check_torchrun(report: Report, device: str, corpus, work: str) -> None:
         )
 
     done = launch(1, os.path.join(work, "torchrun-1"))
-    joined = f"data parallel: 1 processes ({backend})" in done.stdout
+    joined = f"data parallel: world size 1 ({backend})" in done.stdout
     report.add(
         f"torchrun world size 1 on {backend}",
         "trained 6 updates" if done.returncode == 0 else failure(done),

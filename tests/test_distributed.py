@@ -303,17 +303,22 @@ def test_max_minutes_ends_every_process(corpus, tmp_path):
     assert leftovers(run) == []
 
 
-def child_processes(parent: int) -> list[int]:
-    children = []
+def worker_ranks(launcher: int) -> dict[int, int]:
+    """rank -> process id of the workers a torchrun process started (from /proc)."""
+    ranks = {}
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environment = dict(
+                    item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item
+                )
+        except (OSError, IndexError, ValueError):
             continue
-        if int(fields[1]) == parent:
-            children.append(int(entry))
-    return sorted(children)
+        if parent == launcher and b"RANK" in environment:
+            ranks[int(environment[b"RANK"])] = int(entry)
+    return ranks
 
 
 @pytest.mark.slow
@@ -333,14 +338,14 @@ def test_a_signal_to_one_process_stops_every_process_after_a_save(text, tmp_path
             if metrics.exists() and len(metrics.read_text().splitlines()) > 20:
                 break
             time.sleep(0.05)
-        workers = child_processes(launch.pid)
-        assert len(workers) == 2
-        os.kill(workers[-1], signal.SIGTERM)  # the last started: rank 1, most likely
+        workers = worker_ranks(launch.pid)
+        assert sorted(workers) == [0, 1]
+        os.kill(workers[1], signal.SIGTERM)  # rank 1 only: rank 0 must stop with it
         output = launch.communicate(timeout=LAUNCH_SECONDS)[0].decode()
     finally:
         if launch.poll() is None:
             launch.kill()
-    assert "stopped: interrupted (" in output
+    assert "stopped: interrupted (a signal to another process)" in output
     assert f"saved {run / 'last.pt'}; continue" in output
     steps = [row["step"] for row in read_metrics(run)]
     assert load_checkpoint(str(run / "last.pt"))["progress"]["step"] == steps[-1]
@@ -379,6 +384,6 @@ def test_two_torchrun_launches_meet_as_two_machines(text, tmp_path):
             if m.poll() is None:
                 m.kill()
     assert [m.returncode for m in machines] == [0, 0], outputs
-    assert sum("data parallel: 2 processes (gloo)" in output for output in outputs) == 1
+    assert sum("data parallel: world size 2 (gloo)" in output for output in outputs) == 1
     assert [row["step"] for row in read_metrics(run)] == [1, 2, 3]
     assert load_checkpoint(str(run / "last.pt"))["progress"]["world_size"] == 2

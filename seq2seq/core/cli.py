@@ -226,8 +226,8 @@ class TrainCommand:
         task = world.in_turn(lambda: self.make_task(config, run_dir, world.device, log))
         if world.distributed:
             log(
-                f"data parallel: {world.size} processes ({world.backend}), each reading "
-                f"{config.accumulate} batch(es) per update"
+                f"data parallel: world size {world.size} ({world.backend}); an update reads "
+                f"{config.accumulate} batch(es) on each process"
             )
             if world.rank:
                 seed_process(config.seed, world.rank)  # each process its own dropout noise
@@ -241,11 +241,8 @@ class TrainCommand:
                 print(f"error: {error}", file=sys.stderr)
             return EXIT_DIVERGED
         if trainer.interrupted:
-            launch = "the same torchrun launch of " if world.distributed else ""
-            log(
-                f"saved {trainer.last_path}; continue with: {launch}{self.prog} --out {run_dir} "
-                "--resume"
-            )
+            again = "the same torchrun launch with" if world.distributed else self.prog
+            log(f"saved {trainer.last_path}; continue with: {again} --out {run_dir} --resume")
             return EXIT_INTERRUPTED
         if args.no_export or not world.is_main:
             return EXIT_OK

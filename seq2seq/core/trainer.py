@@ -102,7 +102,7 @@ class Trainer:
         self.best_step = 0
         self.bad_evaluations = 0
         self.stop_reason = ""
-        self.stop_signals = StopSignals(self.log)  # this process's
+        self.stop_signals = StopSignals(self.log)  # the signals this process receives
         self.interrupted = False  # some process received one: every process stops
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
         self.metrics = MetricsLog(self.metrics_path)
