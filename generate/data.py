@@ -5,7 +5,8 @@ Training reads the text as ``batch_size`` contiguous rows side by side, ``bptt``
 time, so the hidden state at the end of one window is the right start for the next. A few rows
 start afresh at each window (``state_reset``), so the model keeps meeting the zero state it
 starts from when it reads a prompt. The windows of an epoch are a pure function of (seed,
-epoch): a resumed run rebuilds exactly the windows it had. numpy only (the torch-free
+epoch): a resumed run rebuilds exactly the windows it had. Data-parallel training splits the
+rows between the processes, each reading ``batch_size`` of them. numpy only (the torch-free
 evaluation reads texts with it too).
 """
 
@@ -71,34 +72,54 @@ def encode_text(tokenizer: Tokenizer, text: str) -> np.ndarray:
     return np.asarray(tokenizer.encode(text), dtype=np.int64)
 
 
-def check_stream_length(ids: np.ndarray, batch_size: int, bptt: int, origin: str) -> None:
-    """Refuse a text too short for ``batch_size`` rows (after the largest epoch offset)."""
-    if len(ids) - bptt < 2 * batch_size:
+def check_stream_length(
+    ids: np.ndarray, batch_size: int, bptt: int, origin: str, processes: int = 1
+) -> None:
+    """Refuse a text too short for ``batch_size`` rows on each of ``processes`` (after the
+    largest epoch offset)."""
+    rows = batch_size * processes
+    if len(ids) - bptt < 2 * rows:
+        each = f" on each of {processes} processes" if processes > 1 else ""
         raise ValueError(
-            f"{origin} has {len(ids)} tokens: too few for batch_size {batch_size} rows and "
-            f"bptt {bptt}; lower batch_size or bptt, or give a longer text"
+            f"{origin} has {len(ids)} tokens: too few for batch_size {batch_size} rows{each} "
+            f"and bptt {bptt}; lower batch_size or bptt, or give a longer text"
         )
 
 
 def training_windows(
-    ids: np.ndarray, batch_size: int, bptt: int, seed: int, epoch: int, state_reset: float = 0.0
+    ids: np.ndarray,
+    batch_size: int,
+    bptt: int,
+    seed: int,
+    epoch: int,
+    state_reset: float = 0.0,
+    rank: int = 0,
+    processes: int = 1,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The windows of one epoch: ``(inputs, targets, reset)`` with ``inputs`` and ``targets``
     int64 [batch_size, time] (time = ``bptt``, the last window maybe shorter; targets one token
     ahead of inputs) and ``reset`` bool [batch_size]: the rows whose carried state is to be
     zeroed before the window (each with probability ``state_reset``).
 
-    ``ids`` [tokens] is cut into ``batch_size`` contiguous rows, starting at a random offset
-    below ``bptt`` so that window boundaries move from epoch to epoch. Row ``r`` of window
-    ``k + 1`` continues row ``r`` of window ``k``. A pure function of its arguments."""
+    ``ids`` [tokens] is cut into ``batch_size`` x ``processes`` contiguous rows, starting at a
+    random offset below ``bptt`` so that window boundaries move from epoch to epoch; process
+    ``rank`` of ``processes`` (data-parallel training) reads rows ``rank * batch_size`` to
+    ``(rank + 1) * batch_size``, so N processes with ``batch_size`` B read exactly the rows of
+    one process with N x B. Row ``r`` of window ``k + 1`` continues row ``r`` of window ``k``.
+    A pure function of its arguments."""
+    if not 0 <= rank < processes:
+        raise ValueError(f"rank {rank} is not one of {processes} processes")
+    rows = batch_size * processes
     rng = np.random.default_rng([seed, epoch])
     offset = int(rng.integers(0, bptt))
-    per_row = (len(ids) - 1 - offset) // batch_size
-    used = batch_size * per_row
-    inputs = ids[offset : offset + used].reshape(batch_size, per_row)
-    targets = ids[offset + 1 : offset + 1 + used].reshape(batch_size, per_row)
+    per_row = (len(ids) - 1 - offset) // rows
+    used = rows * per_row
+    inputs = ids[offset : offset + used].reshape(rows, per_row)
+    targets = ids[offset + 1 : offset + 1 + used].reshape(rows, per_row)
     starts = range(0, per_row, bptt)
-    resets = rng.random((len(starts), batch_size)) < state_reset
+    resets = rng.random((len(starts), rows)) < state_reset
+    mine = slice(rank * batch_size, (rank + 1) * batch_size)
+    inputs, targets, resets = inputs[mine], targets[mine], resets[:, mine]
     return [
         (inputs[:, start : start + bptt], targets[:, start : start + bptt], reset)
         for start, reset in zip(starts, resets)

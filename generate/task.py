@@ -59,8 +59,19 @@ class LanguageModelTask:
     # ----------------------------------------------------------------- training
 
     def epoch_batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        return self.rank_batches(epoch, 0, 1)
+
+    def rank_batches(
+        self, epoch: int, rank: int, processes: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The windows process ``rank`` of ``processes`` reads (data-parallel training): its
+        ``batch_size`` of the text's ``batch_size`` x ``processes`` contiguous rows, so that
+        every process keeps carrying its own rows' state from window to window."""
         c = self.config
-        return training_windows(self.train_ids, c.batch_size, c.bptt, c.seed, epoch, c.state_reset)
+        check_stream_length(self.train_ids, c.batch_size, c.bptt, "the training text", processes)
+        return training_windows(
+            self.train_ids, c.batch_size, c.bptt, c.seed, epoch, c.state_reset, rank, processes
+        )
 
     def start_epoch(self, epoch: int) -> None:
         self.state = None  # the rows start at new places in the text

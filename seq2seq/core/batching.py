@@ -1,12 +1,17 @@
-"""Batches for training: token-based batches with length bucketing, and padding.
+"""Batches for training: token-based batches with length bucketing, padding, and each
+process's share of an epoch's batches.
 
 Batches are lists of example indices fixed by (seed, epoch), so a resumed run rebuilds exactly
-the batches it had and continues from the next one. numpy only.
+the batches it had and continues from the next one. Under data-parallel training every process
+builds the same list and takes its share of it as fairseq does (:func:`shard_batches`). numpy
+only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,3 +72,62 @@ def pad_batch(
             tokens.append(suffix)
         out[row, : len(tokens)] = tokens
     return out, lengths
+
+
+# ----------------------------------------------------------------------------- sharing an epoch
+
+
+@dataclass
+class UpdateBatches:
+    """The batches one process reads for one update, and the data position after the update."""
+
+    batches: list
+    real: list[bool]  # False: a dummy, read only to keep the processes in step (zero weight)
+    end: int
+
+
+@dataclass
+class Shard:
+    """One process's share of an epoch, from data position ``start`` on.
+
+    A data position counts the batches of the epoch read so far: in the epoch's shared batch
+    list (``stride`` = the number of processes, which each read one batch per step of the list),
+    or in the process's own list when the task splits its data per process (``stride`` 1).
+    Every process's shard has the same length, so they all run the same number of updates."""
+
+    batches: list
+    real: list[bool]
+    start: int
+    stride: int
+    total: int  # data positions in the epoch
+
+    def updates(self, accumulate: int) -> Iterator[UpdateBatches]:
+        """The shard cut into updates of ``accumulate`` batches (the last maybe fewer)."""
+        for first in range(0, len(self.batches), accumulate):
+            end = min(self.total, self.start + (first + accumulate) * self.stride)
+            window = slice(first, first + accumulate)
+            yield UpdateBatches(self.batches[window], self.real[window], end)
+
+
+def shard_batches(batches: Sequence, rank: int, processes: int, start: int = 0) -> Shard:
+    """Process ``rank``'s share of an epoch's ``batches`` (the same list on every process)
+    from data position ``start``: ``batches[start:][rank::processes]``, padded with dummies (the
+    epoch's first batch, flagged not real) to the length of the longest share. The shares
+    are disjoint, cover every batch once, and do not depend on where a run was resumed:
+    ``shard_batches(b, r, n, start)`` continues ``shard_batches(b, r, n)`` from batch
+    ``start // n`` when ``start`` is a multiple of ``n``."""
+    if not 0 <= rank < processes:
+        raise ValueError(f"rank {rank} is not one of {processes} processes")
+    remaining = list(batches[start:])
+    mine = remaining[rank::processes]
+    length = math.ceil(len(remaining) / processes)
+    real = [True] * len(mine) + [False] * (length - len(mine))
+    mine += list(batches[:1]) * (length - len(mine))  # the same dummy wherever a run resumed
+    return Shard(mine, real, start, processes, len(batches))
+
+
+def own_shard(batches: Sequence, start: int = 0) -> Shard:
+    """The shard of a process that reads its own list ``batches`` (a task that splits its data
+    per process), from position ``start``."""
+    remaining = list(batches[start:])
+    return Shard(remaining, [True] * len(remaining), start, 1, len(batches))

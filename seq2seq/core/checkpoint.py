@@ -5,7 +5,9 @@ A payload holds tensors and plain data only (dicts, lists, str, numbers, bytes):
 state dict, the resolved config as a dict, the family's extras (tokenizers as their model bytes
 or token lists), the progress counters, and, in ``last.pt``, the optimizer, schedule, gradient
 scaler, RNG states (as tensors and lists) and the task's own state. So it loads with
-``torch.load(weights_only=True)``, which refuses to run code a shared file might carry.
+``torch.load(weights_only=True)``, which refuses to run code a shared file might carry. A
+``last.pt`` written by several processes (torchrun) adds ``ranks``: each process's RNG and task
+state, in rank order (``rng`` and ``task`` are rank 0's).
 
 Format history: 1 pickled numpy's RNG state (an ndarray), so its ``last.pt`` files need
 ``--trust-checkpoint`` to load; 2 is plain data throughout.
@@ -157,8 +159,8 @@ def capture_rng_state() -> dict:
         "numpy": [name, keys.tolist(), int(position), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available():  # this process's GPU only (one per process under torchrun)
+        state["cuda_device"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -167,8 +169,11 @@ def restore_rng_state(state: dict) -> None:
     name, keys, position, has_gauss, cached = state["numpy"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if torch.cuda.is_available():
+        if "cuda_device" in state:
+            torch.cuda.set_rng_state(state["cuda_device"])
+        elif "cuda" in state:  # written before: every GPU's state
+            torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _as_python_state(state) -> tuple:

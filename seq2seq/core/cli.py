@@ -9,7 +9,9 @@ never a traceback; Ctrl-C is exit 130.
 (``--config``, ``--out``, ``--resume``, ``--no-export``, ``--trust-checkpoint``, every config
 key), the no-argument demo, resuming from the run's own config, the config checks before any
 work starts, seeding, the :class:`~seq2seq.core.trainer.Trainer` run and its exit codes
-(0 done, 1 diverged, 2 bad input, 130 interrupted), then the family's report.
+(0 done, 1 diverged, 2 bad input, 130 interrupted), then the family's report. Started by
+torchrun, it joins the process group (:mod:`seq2seq.core.distributed`); rank 0 prints, writes
+the run directory and reports, and every process exits with the same status.
 
 Importing this module imports neither torch nor yaml (the runtime commands use it too).
 """
@@ -205,37 +207,61 @@ class TrainCommand:
                 f"{run_dir} already holds a run; pass --resume to continue it, or choose "
                 "another --out"
             )
+        from seq2seq.core.distributed import start_world
+
+        world = start_world(config.device)  # one process, or joins torchrun's process group
+        try:
+            return self._train(args, config, run_dir, demo, world)
+        finally:
+            world.close()
+
+    def _train(self, args, config, run_dir: str, demo: bool, world) -> int:
         import random
 
         import numpy as np
         import torch
 
-        from seq2seq.core.hardware import resolve_device
+        from seq2seq.core.distributed import seed_process
         from seq2seq.core.trainer import Trainer, TrainingDiverged
 
-        log = print
+        log = print if world.is_main else _quiet
         if demo:
             log(self.demo_message.format(minutes=f"{config.max_minutes:g}", run_dir=run_dir))
         if config.threads:
             torch.set_num_threads(config.threads)
-        device = resolve_device(config.device)
         os.makedirs(run_dir, exist_ok=True)
-        random.seed(config.seed)
+        random.seed(config.seed)  # the same initial model on every process
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
-        task = self.make_task(config, run_dir, device, log)
-        trainer = Trainer(task, config, run_dir, trust_checkpoint=args.trust_checkpoint)
+        # rank 0 first: it writes what the others read back (the sentencepiece models)
+        task = world.in_turn(lambda: self.make_task(config, run_dir, world.device, log))
+        if world.distributed:
+            log(
+                f"data parallel: world size {world.size} ({world.backend}); an update reads "
+                f"{config.accumulate} batch(es) on each process"
+            )
+            if world.rank:
+                seed_process(config.seed, world.rank)  # each process its own dropout noise
+        trainer = Trainer(
+            task, config, run_dir, trust_checkpoint=args.trust_checkpoint, world=world
+        )
         try:
             trainer.train(resume=args.resume)
         except TrainingDiverged as error:
-            print(f"error: {error}", file=sys.stderr)
+            if world.is_main:
+                print(f"error: {error}", file=sys.stderr)
             return EXIT_DIVERGED
         if trainer.interrupted:
-            log(f"saved {trainer.last_path}; continue with: {self.prog} --out {run_dir} --resume")
+            again = "the same torchrun launch with" if world.distributed else self.prog
+            log(f"saved {trainer.last_path}; continue with: {again} --out {run_dir} --resume")
             return EXIT_INTERRUPTED
-        if args.no_export:
+        if args.no_export or not world.is_main:
             return EXIT_OK
         return self.report(config, run_dir, task, log)
+
+
+def _quiet(*args, **kwargs) -> None:
+    """The log of processes other than rank 0."""
 
 
 # ----------------------------------------------------------------------------- decoding flags

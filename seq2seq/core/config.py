@@ -77,6 +77,14 @@ class TrainingConfig:
     )
     min_learning_rate: float = option(1e-5, "floor of every schedule", minimum=0)
     clip_grad_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", minimum=0)
+    accumulate: int = option(
+        1,
+        "batches per update (gradient accumulation): the loss is averaged over every "
+        "prediction of this many batches before each optimizer step. Per process: under "
+        "torchrun an update reads processes x accumulate batches",
+        minimum=1,
+        maximum=4096,
+    )
     label_smoothing: float = option(
         0.1, "label smoothing of the cross-entropy loss", minimum=0, below=1
     )

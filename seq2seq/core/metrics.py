@@ -8,7 +8,42 @@ drops them, as TensorBoard's ``purge_step`` does, so every step appears once.
 from __future__ import annotations
 
 import json
+import math
 import os
+
+
+class TrainWindow:
+    """The training statistics summed since the last train line (over every process of the
+    run), and the figures of that line."""
+
+    KEYS = ("loss_sum", "nll_sum", "targets", "throughput_tokens", "grad_norm")
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        self.sums = dict.fromkeys(self.KEYS, 0)
+        self.seconds = 0.0
+        self.updates = 0
+
+    def add(self, stats: dict, seconds: float) -> None:
+        """One update's statistics (``KEYS``) and how long it took."""
+        for key in self.KEYS:
+            self.sums[key] += stats[key]
+        self.seconds += seconds
+        self.updates += 1
+
+    def figures(self) -> dict:
+        """Loss and NLL per prediction, perplexity, tokens/s and the mean gradient norm."""
+        targets = max(1, self.sums["targets"])
+        nll = self.sums["nll_sum"] / targets
+        return {
+            "loss": self.sums["loss_sum"] / targets,
+            "nll": nll,
+            "ppl": math.exp(min(50.0, nll)),
+            "tokens_per_s": round(self.sums["throughput_tokens"] / max(1e-9, self.seconds)),
+            "grad_norm": self.sums["grad_norm"] / max(1, self.updates),
+        }
 
 
 class MetricsLog:

@@ -2,27 +2,33 @@
 
 A *task* (``seq2seq.task.TranslationTask``, ``generate.task.LanguageModelTask``, ...)
 knows its data, its model and how to evaluate; :class:`Trainer` owns everything else: device and
-mixed precision, optimizer and schedule, budgets (steps, epochs, minutes), evaluation and early
-stopping, ``metrics.jsonl`` and the curve plot, atomic checkpoints (``last.pt``, ``best.pt``),
-exact resume, Ctrl-C, and stopping on a non-finite loss.
+mixed precision, optimizer and schedule, updates of several micro-batches (``accumulate``),
+budgets (steps, epochs, minutes), evaluation and early stopping, ``metrics.jsonl`` and the curve
+plot, atomic checkpoints (``last.pt``, ``best.pt``), exact resume, Ctrl-C and SIGTERM, and
+stopping on a non-finite loss.
 
 Resume is exact: a checkpoint holds the model, optimizer, schedule, grad scaler, step, the
 position in the epoch's batch list (batches are a pure function of seed and epoch), every RNG
 state, and the task's own state (e.g. a language model's carried hidden state).
+
+Under torchrun (:mod:`seq2seq.core.distributed`) every process runs this loop on its share of
+each epoch (:func:`seq2seq.core.batching.shard_batches`, or the task's own ``rank_batches``) and
+the processes take every decision together: rank 0 alone validates and writes the run
+directory, and its results, its clock and any process's signal reach every process, so that all
+stop at the same update. ``last.pt`` then holds every process's RNG and task state; resuming on
+as many processes is exact, on another number it continues from the same place in the data.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import signal
 import sys
 import time
-from typing import Protocol
 
 import torch
 
+from seq2seq.core.batching import Shard, UpdateBatches, own_shard, shard_batches
 from seq2seq.core.checkpoint import (
     capture_rng_state,
     checkpoint_payload,
@@ -31,10 +37,14 @@ from seq2seq.core.checkpoint import (
     save_checkpoint,
 )
 from seq2seq.core.config import save_config
+from seq2seq.core.distributed import World, seed_process
 from seq2seq.core.hardware import resolve_amp
-from seq2seq.core.metrics import MetricsLog
+from seq2seq.core.metrics import MetricsLog, TrainWindow
 from seq2seq.core.optim import LearningRateSchedule, build_optimizer
 from seq2seq.core.plotting import plot_curves
+from seq2seq.core.signals import StopSignals
+from seq2seq.core.task import Task
+from seq2seq.core.update import STAT_KEYS, Updater
 
 
 def _write_line(message: str) -> None:
@@ -45,57 +55,36 @@ def _write_line(message: str) -> None:
     sys.stdout.flush()
 
 
+def _quiet(message: str) -> None:
+    """The log of processes other than rank 0."""
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left as it was."""
-
-
-class Task(Protocol):
-    """What a model family gives the :class:`Trainer`."""
-
-    kind: str  # the checkpoint and bundle kind: "translation", "language_model", ...
-    model: torch.nn.Module
-    selection_metric: str  # the validation metric that picks best.pt and drives early stopping
-    higher_is_better: bool
-
-    def epoch_batches(self, epoch: int) -> list:
-        """The batches of ``epoch``: a pure function of the seed and the epoch, so a resumed
-        run rebuilds the same list and continues from its position."""
-        ...
-
-    def start_epoch(self, epoch: int) -> None: ...
-
-    def train_step(self, batch) -> tuple[torch.Tensor, dict]:
-        """Forward pass over one batch. Returns the loss *summed* over the batch's predictions
-        (the trainer divides by their count, over every micro-batch and process of an update)
-        and stats: ``loss_sum`` and ``nll_sum`` (floats), ``targets`` (how many predictions
-        the sums cover: target tokens, texts, forecast steps) and ``throughput_tokens`` (units
-        read, for the tokens/s figure)."""
-        ...
-
-    def evaluate(self) -> dict:
-        """Scores on the validation data, ``selection_metric`` among them."""
-        ...
-
-    def checkpoint_extras(self) -> dict:
-        """Plain data the family needs to rebuild the model for inference (tokenizers, ...)."""
-        ...
-
-    def state_dict(self) -> dict: ...
-
-    def load_state_dict(self, state: dict) -> None: ...
 
 
 class Trainer:
     """Trains a :class:`Task` under a config (:class:`seq2seq.core.config.TrainingConfig`),
     writing the run directory: ``config.yaml``, ``metrics.jsonl``, ``curves.png``, ``last.pt``
     and ``best.pt``. ``trust_checkpoint`` lets :meth:`resume` read a ``last.pt`` written before
-    checkpoint format 2 (see :func:`seq2seq.core.checkpoint.load_checkpoint`)."""
+    checkpoint format 2 (see :func:`seq2seq.core.checkpoint.load_checkpoint`). ``world`` is the
+    process's place in a torchrun run (:func:`seq2seq.core.distributed.start_world`); the
+    default is one process."""
 
-    def __init__(self, task: Task, config, run_dir: str, log=None, trust_checkpoint=False):
+    def __init__(
+        self,
+        task: Task,
+        config,
+        run_dir: str,
+        log=None,
+        trust_checkpoint=False,
+        world: World | None = None,
+    ):
         self.task = task
         self.config = config
         self.run_dir = run_dir
-        self.log = log or _write_line
+        self.world = world or World()
+        self.log = (log or _write_line) if self.world.is_main else _quiet
         self.trust_checkpoint = trust_checkpoint
         self.device = next(task.model.parameters()).device
         self.amp_dtype = resolve_amp(config.amp, self.device)
@@ -103,32 +92,41 @@ class Trainer:
         self.schedule = LearningRateSchedule(self.optimizer, config)
         use_scaler = self.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.updater = Updater(task, self.optimizer, self.scaler, self.world, config.clip_grad_norm)
         self.step = 0
         self.epoch = 1
-        self.batch_index = 0  # next batch of the current epoch
-        self.elapsed = 0.0  # training seconds over all sessions of this run
+        self.batch_index = 0  # data position in the current epoch (see batching.Shard)
+        self.epoch_length = 0  # data positions in the current epoch
+        self.elapsed = 0.0  # training seconds over all sessions of this run (rank 0's clock)
         self.best_value: float | None = None
         self.best_step = 0
         self.bad_evaluations = 0
         self.stop_reason = ""
-        self.interrupted = False
+        self.stop_signals = StopSignals(self.log)  # the signals this process receives
+        self.interrupted = False  # some process received one: every process stops
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
         self.metrics = MetricsLog(self.metrics_path)
         self.last_path = os.path.join(run_dir, "last.pt")
         self.best_path = os.path.join(run_dir, "best.pt")
+        self._session_start = time.monotonic()
+        self._session_elapsed_start = 0.0
+        self._resume_rng = None
+        self._resume_task_state = None
+        self._saved_epoch_length = 0  # set when resuming on another number of processes
 
     # ----------------------------------------------------------------- checkpoints
 
-    def _payload(self, full: bool) -> dict:
+    def _payload(self, rank_states: list[dict] | None) -> dict:
         training_state = None
-        if full:
+        if rank_states is not None:  # last.pt: everything a resume needs
             training_state = {
                 "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "rng": capture_rng_state(),
-                "task": self.task.state_dict(),
+                **rank_states[0],  # rng and task: rank 0's, or the one process's
             }
+            if len(rank_states) > 1:
+                training_state["ranks"] = rank_states
         return checkpoint_payload(
             self.task.kind,
             self.config,
@@ -138,6 +136,8 @@ class Trainer:
                 "step": self.step,
                 "epoch": self.epoch,
                 "batch_index": self.batch_index,
+                "epoch_length": self.epoch_length,
+                "world_size": self.world.size,
                 "elapsed": self.elapsed,
                 "best_value": self.best_value,
                 "best_step": self.best_step,
@@ -147,12 +147,17 @@ class Trainer:
         )
 
     def save(self, best: bool = False) -> None:
-        save_checkpoint(self._payload(full=True), self.last_path)
+        """Write ``last.pt`` (and ``best.pt``) from rank 0, with every process's RNG and task
+        state. Every process calls it."""
+        states = self.world.gather({"rng": capture_rng_state(), "task": self.task.state_dict()})
+        if not self.world.is_main:
+            return
+        save_checkpoint(self._payload(states), self.last_path)
         if best:
-            save_checkpoint(self._payload(full=False), self.best_path)
+            save_checkpoint(self._payload(None), self.best_path)
 
     def resume(self) -> None:
-        """Continue from ``last.pt`` exactly where it stopped."""
+        """Continue from ``last.pt`` exactly where it stopped (every process reads it)."""
         payload = load_checkpoint(
             self.last_path,
             map_location=self.device,
@@ -177,28 +182,75 @@ class Trainer:
         self.best_value = progress["best_value"]
         self.best_step = progress["best_step"]
         self.bad_evaluations = progress["bad_evaluations"]
-        self._resume_rng = payload["rng"]
-        self._resume_task_state = payload["task"]
-        dropped = self.metrics.purge_after(self.step)
+        saved_world = progress.get("world_size", 1)
+        if saved_world == self.world.size:
+            mine = payload["ranks"][self.world.rank] if "ranks" in payload else payload
+            self._resume_rng = mine["rng"]
+            self._resume_task_state = mine["task"]
+        else:
+            seed_process(self.config.seed, self.world.rank, self.step)
+            self._saved_epoch_length = progress.get("epoch_length", 0)
+            self.log(
+                f"note: {self.last_path} was written by {saved_world} processes and this run "
+                f"has {self.world.size}: it continues from the same place in the data, with "
+                "new random streams (and any carried state restarted), so not bit for bit as "
+                f"{saved_world} processes would have continued"
+            )
+        dropped = self.metrics.purge_after(self.step) if self.world.is_main else 0
         lost = f"; dropped {dropped} metrics lines written after it" if dropped else ""
         self.log(
             f"resuming {self.run_dir} at update {self.step} (epoch {self.epoch}, "
             f"batch {self.batch_index}){lost}"
         )
 
+    # ----------------------------------------------------------------- agreement
+
+    def _agree(self, values=()) -> list[float]:
+        """``values`` summed over the processes; with them every process learns rank 0's
+        clock (``elapsed``) and whether any process received a stop signal
+        (``interrupted``), so that all take the same decisions at the same update."""
+        clock = 0.0
+        if self.world.is_main:
+            clock = self._session_elapsed_start + (time.monotonic() - self._session_start)
+        *sums, elapsed, signals = self.world.sum([*values, clock, bool(self.stop_signals.received)])
+        self.elapsed = elapsed
+        self.interrupted = signals > 0
+        return sums
+
+    def _epoch_shard(self) -> Shard:
+        """This process's share of the current epoch, from the data position on."""
+        rank, processes = self.world.rank, self.world.size
+        own = getattr(self.task, "rank_batches", None)
+        if own is not None:
+            batches = own(self.epoch, rank, processes)
+            low, high = self.world.extremes(len(batches))
+            if low != high:
+                raise ValueError(
+                    f"rank_batches gave the processes {low:.0f} to {high:.0f} batches; every "
+                    "process must read as many"
+                )
+        else:
+            batches = self.task.epoch_batches(self.epoch)
+        if self._saved_epoch_length and own is not None:  # per-process lists changed length
+            self.batch_index = round(self.batch_index * len(batches) / self._saved_epoch_length)
+        self._saved_epoch_length = 0
+        self.epoch_length = len(batches)
+        if own is not None:
+            return own_shard(batches, self.batch_index)
+        return shard_batches(batches, rank, processes, self.batch_index)
+
     # ----------------------------------------------------------------- bookkeeping
 
-    def _budget_exhausted(self, session_start: float, session_elapsed_start: float) -> str:
+    def _budget_exhausted(self) -> str:
         c = self.config
         if c.max_steps and self.step >= c.max_steps:
             return f"reached max_steps={c.max_steps}"
         if c.max_epochs and self.epoch > c.max_epochs:
             return f"reached max_epochs={c.max_epochs}"
-        spent = session_elapsed_start + (time.monotonic() - session_start)
-        if c.max_minutes and spent >= c.max_minutes * 60:
+        if c.max_minutes and self.elapsed >= c.max_minutes * 60:
             return f"reached max_minutes={c.max_minutes:g}"
         if self.interrupted:
-            return "interrupted (Ctrl-C)"
+            return f"interrupted ({self.stop_signals.received or 'a signal to another process'})"
         return ""
 
     def _is_better(self, value: float) -> bool:
@@ -209,11 +261,15 @@ class Trainer:
         return value < self.best_value
 
     def evaluate(self) -> dict:
-        self.task.model.eval()
+        """Rank 0 validates; every process takes the decisions its results lead to."""
         started = time.monotonic()
-        with torch.no_grad(), self._autocast():
-            results = self.task.evaluate()
-        self.task.model.train()
+        results = None
+        if self.world.is_main:
+            self.task.model.eval()
+            with torch.no_grad(), self._autocast():
+                results = self.task.evaluate()
+            self.task.model.train()
+        results = self.world.broadcast(results)
         value = results[self.task.selection_metric]
         improved = self._is_better(value)
         if improved:
@@ -229,7 +285,8 @@ class Trainer:
             **results,
             "eval_seconds": round(time.monotonic() - started, 2),
         }
-        self.metrics.write(row)
+        if self.world.is_main:
+            self.metrics.write(row)
         shown = ", ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in results.items()
         )
@@ -238,14 +295,16 @@ class Trainer:
             note += f"; learning rate now {self.schedule.rate(self.step + 1, self.elapsed):.3g}"
         self.log(f"[update {self.step}] valid: {shown}{note}")
         self.save(best=improved)
-        try:
-            plot_curves(
-                self.metrics_path,
-                os.path.join(self.run_dir, "curves.png"),
-                self.task.selection_metric,
-            )
-        except Exception as error:  # a plot must never stop training
-            self.log(f"(could not draw curves.png: {error})")
+        if self.world.is_main:
+            try:
+                plot_curves(
+                    self.metrics_path,
+                    os.path.join(self.run_dir, "curves.png"),
+                    self.task.selection_metric,
+                )
+            except Exception as error:  # a plot must never stop training
+                self.log(f"(could not draw curves.png: {error})")
+        self._agree()  # the validation time counts against max_minutes
         return row
 
     def _autocast(self):
@@ -256,30 +315,22 @@ class Trainer:
     # ----------------------------------------------------------------- the loop
 
     def train(self, resume: bool = False) -> dict:
-        os.makedirs(self.run_dir, exist_ok=True)
-        save_config(self.config, os.path.join(self.run_dir, "config.yaml"))
-        self._resume_rng = None
-        self._resume_task_state = None
+        if self.world.is_main:
+            os.makedirs(self.run_dir, exist_ok=True)
+            save_config(self.config, os.path.join(self.run_dir, "config.yaml"))
         if resume:
             self.resume()
         model, config = self.task.model, self.config
         model.train()
-        previous_handler = self._install_interrupt_handler()
+        self.stop_signals.install()
         progress = self._progress_bar()
-        session_start = time.monotonic()
-        session_elapsed_start = self.elapsed
-        window = {
-            "loss_sum": 0.0,
-            "nll_sum": 0.0,
-            "targets": 0,
-            "throughput_tokens": 0,
-            "seconds": 0.0,
-            "steps": 0,
-        }
+        self._session_start = time.monotonic()
+        self._session_elapsed_start = self.elapsed
+        window = TrainWindow()
         last_eval_step = self.step if resume else -1
         try:
             while not self.stop_reason:
-                batches = self.task.epoch_batches(self.epoch)
+                shard = self._epoch_shard()
                 if self.batch_index == 0 or self._resume_task_state is None:
                     self.task.start_epoch(self.epoch)
                 if self._resume_task_state is not None:
@@ -288,20 +339,15 @@ class Trainer:
                 if self._resume_rng is not None:
                     restore_rng_state(self._resume_rng)
                     self._resume_rng = None
-                while self.batch_index < len(batches):
-                    self.stop_reason = self._budget_exhausted(session_start, session_elapsed_start)
+                for update in shard.updates(config.accumulate):
+                    self.stop_reason = self._budget_exhausted()
                     if self.stop_reason:
                         break
                     step_start = time.monotonic()
-                    stats = self._train_step(batches[self.batch_index])
-                    self.batch_index += 1
+                    stats = self._train_step(update)
+                    self.batch_index = update.end
                     self.step += 1
-                    seconds = time.monotonic() - step_start
-                    self.elapsed = session_elapsed_start + (time.monotonic() - session_start)
-                    for key in ("loss_sum", "nll_sum", "targets", "throughput_tokens"):
-                        window[key] += stats[key]
-                    window["seconds"] += seconds
-                    window["steps"] += 1
+                    window.add(stats, time.monotonic() - step_start)
                     if self.step % config.log_every == 0:
                         self._log_train(window, progress)
                     if progress is not None:
@@ -327,7 +373,7 @@ class Trainer:
         finally:
             if progress is not None:
                 progress.close()
-            signal.signal(signal.SIGINT, previous_handler)
+            self.stop_signals.restore()
         best = "none" if self.best_value is None else f"{self.best_value:.4g}"
         self.log(
             f"stopped: {self.stop_reason} after {self.step} updates, "
@@ -343,41 +389,41 @@ class Trainer:
         }
 
     def _train_step(self, batch) -> dict:
-        model, config = self.task.model, self.config
-        with self._autocast():
-            loss_sum, stats = self.task.train_step(batch)
-        loss = loss_sum / max(1, stats["targets"])
-        if not torch.isfinite(loss.detach()):
+        """One update over ``batch``: this process's :class:`UpdateBatches`, or one batch of
+        the task. Returns the update's statistics summed over the processes."""
+        update = batch if isinstance(batch, UpdateBatches) else UpdateBatches([batch], [True], 0)
+        rate = self.schedule.step(self.step + 1, self.elapsed)
+        local = self.updater.backward(update, self._autocast)
+        *sums, nonfinite, bad_loss = self._agree(
+            [*(local[key] for key in STAT_KEYS), local["nonfinite"], local["bad_loss"]]
+        )
+        if nonfinite:
             raise TrainingDiverged(
-                f"the training loss became {loss.item()} at update {self.step + 1}; stopped "
+                f"the training loss became {bad_loss} at update {self.step + 1}; stopped "
                 f"without saving, so {self.last_path} still holds the last good state. Lower "
                 "learning_rate, raise warmup_steps, or set clip_grad_norm, then --resume."
             )
-        rate = self.schedule.step(self.step + 1, self.elapsed)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if config.clip_grad_norm > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        stats = dict(zip(STAT_KEYS, sums))
+        stats["targets"] = round(stats["targets"])
+        stats["throughput_tokens"] = round(stats["throughput_tokens"])
+        stats["grad_norm"] = self.updater.step(stats["targets"])
         stats["lr"] = rate
         return stats
 
-    def _log_train(self, window: dict, progress) -> None:
-        targets = max(1, window["targets"])
+    def _log_train(self, window: TrainWindow, progress) -> None:
         row = {
             "split": "train",
             "step": self.step,
             "epoch": self.epoch,
-            "loss": window["loss_sum"] / targets,
-            "nll": window["nll_sum"] / targets,
-            "ppl": math.exp(min(50.0, window["nll_sum"] / targets)),
-            "tokens_per_s": round(window["throughput_tokens"] / max(1e-9, window["seconds"])),
+            **window.figures(),
             "lr": self.optimizer.param_groups[0]["lr"],
             "elapsed": round(self.elapsed, 1),
         }
-        self.metrics.write(row)
+        if self.scaler.is_enabled():  # fp16: the loss scale (a drop: an overflow, step skipped)
+            row["loss_scale"] = self.scaler.get_scale()
+        window.clear()
+        if self.world.is_main:
+            self.metrics.write(row)
         if progress is not None:
             progress.set_postfix(
                 loss=f"{row['loss']:.3f}",
@@ -386,11 +432,9 @@ class Trainer:
                 epoch=self.epoch,
                 refresh=False,
             )
-        for key in window:
-            window[key] = 0 if key != "seconds" else 0.0
 
     def _progress_bar(self):
-        if not self.config.progress:
+        if not self.config.progress or not self.world.is_main:
             return None
         from tqdm import tqdm
 
@@ -403,18 +447,3 @@ class Trainer:
             file=sys.stderr,
             mininterval=1.0,
         )
-
-    def _install_interrupt_handler(self):
-        def handler(signum, frame):
-            if self.interrupted:  # a second Ctrl-C: stop right now
-                raise KeyboardInterrupt
-            self.interrupted = True
-            self.log(
-                "\nCtrl-C: finishing this update, saving last.pt, then stopping "
-                "(press again to abort without saving)"
-            )
-
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread: leave signals alone
-            return signal.getsignal(signal.SIGINT)
