@@ -345,6 +345,7 @@ def test_a_signal_to_one_process_stops_every_process_after_a_save(text, tmp_path
     finally:
         if launch.poll() is None:
             launch.kill()
+    assert launch.returncode == 0  # SIGTERM: a clean, resumable stop on every process
     assert "stopped: interrupted (a signal to another process)" in output
     assert f"saved {run / 'last.pt'}; continue" in output
     steps = [row["step"] for row in read_metrics(run)]

@@ -144,6 +144,29 @@ def test_damaged_checkpoints_are_reported(tmp_path):
         load_checkpoint(str(tmp_path / "other.pt"))
 
 
+def test_sigterm_saves_last_pt_and_exits_0(corpus, tmp_path, monkeypatch, capsys):
+    """A scheduler's stop: the update in flight finishes, last.pt is saved, exit status 0."""
+    run = tmp_path / "run"
+    original = TranslationTask.train_step
+    seen = {"calls": 0}
+
+    def terminated(self, batch):
+        seen["calls"] += 1
+        if seen["calls"] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, batch)
+
+    monkeypatch.setattr(TranslationTask, "train_step", terminated)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    assert train_main(argv_for(corpus, run, max_steps=10)) == 0
+    assert signal.getsignal(signal.SIGTERM) is handler_before
+    out = capsys.readouterr().out
+    assert "SIGTERM: finishing this update, saving last.pt" in out and "--resume" in out
+    assert load_checkpoint(str(run / "last.pt"))["progress"]["step"] == 2
+    assert not (run / "bundle").exists()  # stopped, not finished: no export
+    assert leftovers(run) == []
+
+
 def test_ctrl_c_saves_last_pt_and_exits_cleanly(corpus, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     original = TranslationTask.train_step

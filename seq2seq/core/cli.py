@@ -8,9 +8,9 @@ never a traceback; Ctrl-C is exit 130.
 :class:`TrainCommand` is what each family's ``train`` command is built from: the common flags
 (``--config``, ``--out``, ``--resume``, ``--no-export``, ``--trust-checkpoint``, every config
 key), the no-argument demo, resuming from the run's own config, the config checks before any
-work starts, seeding, the :class:`~seq2seq.core.trainer.Trainer` run and its exit codes
-(0 done, 1 diverged, 2 bad input, 130 interrupted), then the family's report. Started by
-torchrun, it joins the process group (:mod:`seq2seq.core.distributed`); rank 0 prints, writes
+work starts, seeding, the :class:`~seq2seq.core.trainer.Trainer` run and its exit codes (0 done
+or stopped by SIGTERM, 1 diverged, 2 bad input, 130 Ctrl-C), then the family's report. Started
+by torchrun, it joins the process group (:mod:`seq2seq.core.distributed`); rank 0 prints, writes
 the run directory and reports, and every process exits with the same status.
 
 Importing this module imports neither torch nor yaml (the runtime commands use it too).
@@ -254,7 +254,9 @@ class TrainCommand:
         if trainer.interrupted:
             again = "the same torchrun launch with" if world.distributed else self.prog
             log(f"saved {trainer.last_path}; continue with: {again} --out {run_dir} --resume")
-            return EXIT_INTERRUPTED
+            # Ctrl-C is the user's interrupt (130); SIGTERM asks a job to stop, and it did,
+            # cleanly and resumably (0: a scheduler's preemption is not a failure)
+            return EXIT_INTERRUPTED if trainer.stopped_by == "Ctrl-C" else EXIT_OK
         if args.no_export or not world.is_main:
             return EXIT_OK
         return self.report(config, run_dir, task, log)

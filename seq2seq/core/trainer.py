@@ -1,11 +1,10 @@
 """The training loop shared by every model family.
 
-A *task* (``seq2seq.task.TranslationTask``, ``generate.task.LanguageModelTask``, ...)
-knows its data, its model and how to evaluate; :class:`Trainer` owns everything else: device and
-mixed precision, optimizer and schedule, updates of several micro-batches (``accumulate``),
-budgets (steps, epochs, minutes), evaluation and early stopping, ``metrics.jsonl`` and the curve
-plot, atomic checkpoints (``last.pt``, ``best.pt``), exact resume, Ctrl-C and SIGTERM, and
-stopping on a non-finite loss.
+A *task* (:class:`seq2seq.core.task.Task`) knows its data, its model and how to evaluate;
+:class:`Trainer` owns everything else: device and mixed precision, optimizer and schedule,
+updates of several micro-batches (``accumulate``), budgets (steps, epochs, minutes), evaluation
+and early stopping, ``metrics.jsonl`` and the curve plot, atomic checkpoints (``last.pt``,
+``best.pt``), exact resume, Ctrl-C and SIGTERM, and stopping on a non-finite loss.
 
 Resume is exact: a checkpoint holds the model, optimizer, schedule, grad scaler, step, the
 position in the epoch's batch list (batches are a pure function of seed and epoch), every RNG
@@ -103,7 +102,7 @@ class Trainer:
         self.bad_evaluations = 0
         self.stop_reason = ""
         self.stop_signals = StopSignals(self.log)  # the signals this process receives
-        self.interrupted = False  # some process received one: every process stops
+        self.interrupted, self.stopped_by = False, ""  # a process got one: every process stops
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
         self.metrics = MetricsLog(self.metrics_path)
         self.last_path = os.path.join(run_dir, "last.pt")
@@ -212,9 +211,11 @@ class Trainer:
         clock = 0.0
         if self.world.is_main:
             clock = self._session_elapsed_start + (time.monotonic() - self._session_start)
-        *sums, elapsed, signals = self.world.sum([*values, clock, bool(self.stop_signals.received)])
+        got = self.stop_signals.received
+        *sums, elapsed, ctrl_c, term = self.world.sum([*values, clock, got == "Ctrl-C", bool(got)])
         self.elapsed = elapsed
-        self.interrupted = signals > 0
+        self.interrupted = term > 0  # any signal; a Ctrl-C anywhere makes the exit status 130
+        self.stopped_by = "Ctrl-C" if ctrl_c > 0 else ("SIGTERM" if term > 0 else "")
         return sums
 
     def _epoch_shard(self) -> Shard:
