@@ -37,7 +37,9 @@ class ClassifierConfig(TrainingConfig):
         "", "labelled validation data (model selection); none: a tail of --train is held out"
     )
     valid_fraction: float = option(
-        0.1, "share of --train held out for validation when --valid is not given", above=0,
+        0.1,
+        "share of --train held out for validation when --valid is not given",
+        above=0,
         below=1,
     )
     format: str = option(

@@ -121,9 +121,7 @@ class ClassificationTask:
 
     def evaluate(self) -> dict:
         probabilities = self.validation_probabilities()
-        scores = classification_scores(
-            self.valid_targets, probabilities.argmax(1), self.labels
-        )
+        scores = classification_scores(self.valid_targets, probabilities.argmax(1), self.labels)
         picked = probabilities[np.arange(len(probabilities)), self.valid_targets]
         nll = float(-np.log(np.maximum(picked, 1e-12)).mean())
         return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"], "nll": nll}

@@ -56,13 +56,17 @@ def load_data(config, log=print):
         valid = read_labelled(config.valid, **columns)
         labels = sorted(set(train.labels))
         check_known_labels(valid, labels)
-        log(f"data: {len(train):,} training texts from {config.train}, {len(valid):,} "
-            f"validation texts from {config.valid}")
+        log(
+            f"data: {len(train):,} training texts from {config.train}, {len(valid):,} "
+            f"validation texts from {config.valid}"
+        )
     else:
         labels = sorted(set(train.labels))
         train, valid = hold_out(train, config.valid_fraction, config.seed)
-        log(f"data: {config.train}: {len(valid):,} of {len(train) + len(valid):,} texts held "
-            f"out at random for validation (valid_fraction {config.valid_fraction:g})")
+        log(
+            f"data: {config.train}: {len(valid):,} of {len(train) + len(valid):,} texts held "
+            f"out at random for validation (valid_fraction {config.valid_fraction:g})"
+        )
     if len(labels) < 2:
         raise ValueError(f"{config.train}: only one label ({labels[0]!r}); a classifier needs two")
     return train, valid, labels

@@ -2,8 +2,8 @@
 
 :func:`export_checkpoint` reads the checkpoint and hands it to its family's exporter, by the
 checkpoint's kind: :mod:`export.translation`, :mod:`export.language_model`,
-:mod:`export.classification`. The helpers they
-share are in :mod:`export.graphs`. Imports torch.
+:mod:`export.classification`. The helpers they share are in :mod:`export.graphs`. Imports
+torch.
 """
 
 from __future__ import annotations
