@@ -12,9 +12,9 @@
 
 Prints a Markdown table and writes ``--json``. ::
 
-    flock /tmp/cpu-heavy.lock python scripts/bench_classify.py \\
-        --train ../shared/data/bible-sections/train.tsv --valid ../shared/data/bible-sections/dev.tsv \\
-        --test ../shared/data/bible-sections/test.tsv --config configs/bible-sections.yaml \\
+    DATA=../shared/data/bible-sections
+    python scripts/bench_classify.py --train $DATA/train.tsv --valid $DATA/dev.tsv \\
+        --test $DATA/test.tsv --config configs/bible-sections.yaml \\
         --minutes 10 --out runs/bench-classify --fasttext-python /path/to/venv/bin/python
 """
 
