@@ -226,3 +226,26 @@ def test_bundle_errors_as_the_other_kinds(trained_run, tmp_path):
 
     with pytest.raises(BundleError, match="holds a classification model"):
         Generator.load(str(trained_run / "bundle"))
+
+
+# ----------------------------------------------------------------------------- torchrun
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_take_the_updates_of_one_process_accumulating_two(data, tmp_path):
+    """36 texts in batches of 8: 5 batches an epoch, so the second process reads a dummy."""
+    two, one = tmp_path / "two", tmp_path / "one"
+    quiet = ("--no-export", "--dropout", "0", "--embedding-dropout", "0", "--token-dropout", "0")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "classify.train", *train_argv(data, two, 6, *quiet)]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert train_main(train_argv(data, one, 6, "--accumulate", "2", *quiet)) == 0
+    rows_two, rows_one = read_metrics(two), read_metrics(one)
+    assert [r["epoch"] for r in rows_two if r["split"] == "train"] == [1, 1, 1, 2, 2, 2]
+    for a, b in zip(rows_two, rows_one, strict=True):
+        for key in ("loss", "grad_norm", "macro_f1", "nll"):
+            if key in a:
+                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (key, a, b)
