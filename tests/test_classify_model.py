@@ -131,3 +131,38 @@ def test_predict_options_are_checked(classifier_checkpoint, tmp_path):
     assert classifier.predict(["cat"], top_k=3, threshold=1.0) == [[]]
     assert classifier.predict("cat")[0][0].label in classifier.labels  # one str: one text
     assert classifier.probabilities([]).shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(pooling="last", cell="gru", bidirectional=True),
+        dict(pooling="mean", cell="rnn", bidirectional=False, layers=1),
+        dict(pooling="max", cell="lstm", bidirectional=False),
+    ],
+)
+def test_every_pooling_and_cell_exports_with_the_torch_probabilities(
+    classifier_checkpoint, tmp_path, settings
+):
+    from classify.model import model_from_checkpoint
+    from classify.torch_classifier import TorchClassifier
+    from export.classification import export_classifier
+    from export.runtime import Classifier
+    from seq2seq.core.checkpoint import checkpoint_payload
+
+    config = config_from_dict(
+        ClassifierConfig, {**classifier_checkpoint["config"], **settings}, "test"
+    )
+    extras = classifier_checkpoint["extras"]
+    torch.manual_seed(2)
+    model = build_model(config, 40, len(extras["labels"]))
+    vocab = extras["tokenizer"]["tokens"]
+    assert len(vocab) <= 40
+    extras = {**extras, "tokenizer": {"kind": "word", "tokens": vocab + [f"w{i}" for i in
+                                      range(40 - len(vocab))]}}  # fmt: skip
+    payload = checkpoint_payload("classification", config, model.state_dict(), extras, {})
+    export_classifier(payload, str(tmp_path / "b"))
+    _, model, tokenizer, labels = model_from_checkpoint(payload, "test")
+    expected = TorchClassifier(model, tokenizer, labels, config.max_length, False)
+    got = Classifier.load(str(tmp_path / "b")).probabilities(TEXTS, batch_size=4)
+    np.testing.assert_allclose(got, expected.probabilities(TEXTS, batch_size=1), atol=1e-5)
