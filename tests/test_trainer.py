@@ -200,7 +200,8 @@ def test_ctrl_c_saves_last_pt_and_exits_cleanly(corpus, tmp_path, monkeypatch, c
 def test_resolve_amp_choices_on_cpu():
     cpu = torch.device("cpu")
     assert resolve_amp("off", cpu) is None
-    assert resolve_amp("auto", cpu) is None  # full precision on CPU unless asked
+    # auto: bfloat16 where the CPU runs it natively, full precision elsewhere
+    assert resolve_amp("auto", cpu) is (torch.bfloat16 if cpu_has_native_bf16() else None)
     if cpu_has_native_bf16():
         assert resolve_amp("bf16", cpu) is torch.bfloat16
     with pytest.raises(ValueError, match="amp fp16 needs a CUDA device; on CPU use bf16 or off"):
@@ -215,6 +216,13 @@ def test_resolve_amp_choices_on_cpu():
 def test_fp16_on_cpu_is_refused_by_the_command(corpus, tmp_path, capsys):
     assert train_main(argv_for(corpus, tmp_path / "run", amp="fp16", device="cpu")) == 2
     assert "amp fp16 needs a CUDA device" in capsys.readouterr().err
+
+
+def test_auto_is_full_precision_on_a_cpu_without_native_bfloat16(monkeypatch):
+    monkeypatch.setattr(hardware_module, "cpu_has_native_bf16", lambda: False)
+    assert resolve_amp("auto", torch.device("cpu")) is None
+    monkeypatch.setattr(hardware_module, "cpu_has_native_bf16", lambda: True)
+    assert resolve_amp("auto", torch.device("cpu")) is torch.bfloat16
 
 
 def test_bf16_on_a_cpu_without_native_bfloat16_is_refused(monkeypatch):

@@ -114,8 +114,8 @@ class TrainingConfig:
     device: str = option("auto", "auto (cuda when available), cpu or cuda")
     amp: str = option(
         "auto",
-        "mixed precision: auto (bf16 or fp16 on cuda, off on cpu), off, bf16 (cuda, or a CPU "
-        "with AVX-512 BF16 or AMX), fp16 (cuda only)",
+        "mixed precision: auto (bf16 or fp16 on cuda; bf16 on a CPU with AVX-512 BF16 or AMX, "
+        "else off), off, bf16 (cuda, or a CPU with AVX-512 BF16 or AMX), fp16 (cuda only)",
         ("auto", "off", "bf16", "fp16"),
     )
     threads: int = option(0, "CPU threads for torch (0: torch's default)", minimum=0)

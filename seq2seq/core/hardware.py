@@ -19,9 +19,11 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "off":
         return None
     if amp == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # bf16 where the hardware runs it natively (the same range as fp32, so no loss
+        # scaling); on a CPU without it oneDNN would emulate it, slower than fp32
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
     if amp == "fp16":
         if device.type != "cuda":
             raise ValueError("amp fp16 needs a CUDA device; on CPU use bf16 or off")
@@ -33,6 +35,17 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
             "bfloat16: use amp off"
         )
     return torch.bfloat16
+
+
+def describe_amp(amp: str, dtype: torch.dtype | None, device: torch.device) -> str:
+    """One line for the training log: the precision chosen and why."""
+    if dtype is None:
+        if amp == "auto" and device.type == "cpu":
+            return "precision: float32 (amp auto: this CPU has no native bfloat16)"
+        return "precision: float32"
+    name = {torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
+    why = " (amp auto: native on this hardware)" if amp == "auto" else ""
+    return f"precision: {name} autocast{why}, float32 weights and optimizer"
 
 
 def cpu_has_native_bf16() -> bool:

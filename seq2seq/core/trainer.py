@@ -1,10 +1,9 @@
 """The training loop shared by every model family.
 
 A *task* (:class:`seq2seq.core.task.Task`) knows its data, its model and how to evaluate;
-:class:`Trainer` owns everything else: device and mixed precision, optimizer and schedule,
-updates of several micro-batches (``accumulate``), budgets (steps, epochs, minutes), evaluation
-and early stopping, ``metrics.jsonl`` and the curve plot, atomic checkpoints (``last.pt``,
-``best.pt``), exact resume, Ctrl-C and SIGTERM, and stopping on a non-finite loss.
+:class:`Trainer` owns the rest: device, precision, optimizer, schedule, micro-batches
+(``accumulate``), budgets, evaluation, early stopping, ``metrics.jsonl``, the curve plot, atomic
+checkpoints (``last.pt``, ``best.pt``), exact resume, signals, and stopping on a NaN loss.
 
 Resume is exact: a checkpoint holds the model, optimizer, schedule, grad scaler, step, the
 position in the epoch's batch list (batches are a pure function of seed and epoch), every RNG
@@ -37,7 +36,7 @@ from seq2seq.core.checkpoint import (
 )
 from seq2seq.core.config import save_config
 from seq2seq.core.distributed import World, seed_process
-from seq2seq.core.hardware import resolve_amp
+from seq2seq.core.hardware import describe_amp, resolve_amp
 from seq2seq.core.metrics import MetricsLog, TrainWindow
 from seq2seq.core.optim import LearningRateSchedule, build_optimizer
 from seq2seq.core.plotting import plot_curves
@@ -87,6 +86,7 @@ class Trainer:
         self.trust_checkpoint = trust_checkpoint
         self.device = next(task.model.parameters()).device
         self.amp_dtype = resolve_amp(config.amp, self.device)
+        self.log(describe_amp(config.amp, self.amp_dtype, self.device))
         self.optimizer = build_optimizer(config, task.model.parameters())
         self.schedule = LearningRateSchedule(self.optimizer, config)
         use_scaler = self.amp_dtype == torch.float16
