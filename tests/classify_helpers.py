@@ -36,6 +36,8 @@ def write_tsv(path, rows) -> str:
 
 
 TINY_FLAGS = [
+    "--amp",
+    "off",
     "--level",
     "word",
     "--word-min-count",

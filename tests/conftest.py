@@ -55,6 +55,7 @@ def tiny_config(**overrides):
         embedding_dropout=0.0,
         tie_embeddings=False,
         max_length=12,
+        amp="off",  # float32 on every CPU, so the tests mean the same everywhere
     )
     settings.update(overrides)
     return update_config(TranslationConfig(), settings, "test")
@@ -178,6 +179,7 @@ def train_argv(corpus: dict, out, **settings) -> list[str]:
         eval_every=1000,
         progress=False,
         max_steps=10,
+        amp="off",  # float32 on every CPU (amp auto picks bf16 where the CPU has it)
     )
     values.update(settings)
     argv = [

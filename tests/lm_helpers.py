@@ -42,6 +42,7 @@ def lm_config(**overrides):
         embedding_dropout=0.0,
         batch_size=4,
         bptt=16,
+        amp="off",  # float32 on every CPU, so the tests mean the same everywhere
     )
     settings.update(overrides)
     return update_config(LanguageModelConfig(), settings, "test")

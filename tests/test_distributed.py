@@ -80,6 +80,7 @@ def lm_argv(text: str, out, **settings) -> list[str]:
         log_every=1,
         eval_every=4,
         progress=False,
+        amp="off",  # float32: B and 2B rows take other bf16 kernels
         out=str(out),
     )
     values.update(settings)

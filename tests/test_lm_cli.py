@@ -19,6 +19,8 @@ from generate.data import split_tail
 from generate.train import main as train_main
 
 TRAIN_FLAGS = [
+    "--amp",
+    "off",
     "--hidden-size",
     "16",
     "--embedding-size",
