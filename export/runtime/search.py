@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from export.runtime.seeds import RowSeed, row_generators
+from export.runtime.seeds import RowSeed, row_generators, uniform_draws
 
 StepFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 NEG_INF = -np.inf
@@ -142,11 +142,7 @@ def choose_tokens(
         np.put_along_axis(probs, order, sorted_probs, axis=1)
         probs /= probs.sum(axis=1, keepdims=True)
     cumulative = np.cumsum(probs, axis=1)
-    if isinstance(rng, np.random.Generator):
-        uniform = rng.random(probs.shape[0])
-    else:
-        uniform = np.asarray([generator.random() for generator in rng])
-    draws = uniform[:, None] * cumulative[:, -1:]
+    draws = uniform_draws(rng, probs.shape[0])[:, None] * cumulative[:, -1:]
     chosen = (cumulative <= draws).sum(axis=1)
     # Guard against rounding at the top end picking a zero-probability token.
     chosen = np.minimum(chosen, vocab - 1)
@@ -181,11 +177,10 @@ def iter_sample(
     ``context`` lists tokens per sentence (e.g. the prompt) that ``repetition_penalty`` also
     counts as seen.
 
-    Each sentence samples from its own random stream (:mod:`export.runtime.seeds`): ``seed``
-    is the call's seed (sentence ``i`` draws from ``[seed, i]``, sentence 0 from ``seed``) or
-    one seed per sentence, so a sentence's text does not depend on the others in the batch.
-    ``cancelled``, when given, is asked before every step for sentences to drop (their reader
-    went away); they are never stepped again."""
+    Each sentence samples from its own stream (:mod:`export.runtime.seeds`): ``seed`` is the
+    call's seed (sentence ``i`` draws from ``[seed, i]``, sentence 0 from ``seed``) or one seed
+    per sentence, so its text does not depend on the batch. ``cancelled``, if given, is asked
+    before every step for sentences to drop (their reader went away)."""
     batch_size = len(start_tokens)
     max_length = _as_limits(max_length, batch_size)
     min_length = _as_limits(min_length, batch_size)

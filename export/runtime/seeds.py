@@ -37,3 +37,12 @@ def row_seeds(seed: int | None | Sequence[RowSeed], rows: int) -> list[RowSeed]:
 def row_generators(seed: int | None | Sequence[RowSeed], rows: int) -> list[np.random.Generator]:
     """One independent numpy Generator per row (see :func:`row_seeds`)."""
     return [np.random.default_rng(s) for s in row_seeds(seed, rows)]
+
+
+def uniform_draws(
+    rng: np.random.Generator | Sequence[np.random.Generator], rows: int
+) -> np.ndarray:
+    """One uniform [0, 1) draw per row [rows]: all from one Generator, or each from its row's."""
+    if isinstance(rng, np.random.Generator):
+        return rng.random(rows)
+    return np.asarray([generator.random() for generator in rng], dtype=np.float64)
