@@ -58,7 +58,8 @@ def as_json(translations) -> list[dict]:
 
 
 def test_health_ready_models_and_metrics(service, translation_bundle):
-    assert service.get("/health") == (200, service.get("/health")[1], {"status": "alive"})
+    status, _, body = service.get("/health")
+    assert status == 200 and body == {"status": "alive"}
     status, _, body = service.get("/ready")
     assert status == 200 and body == {"ready": True, "models": ["tr", "tr2", "lm"]}
     status, _, body = service.get("/v1/models")

@@ -105,6 +105,10 @@ class TranslatorBase:
         Sentences go through the model ``batch_size`` at a time, sorted by length (beam search
         runs batch x beam rows per step).
 
+        With a ``seed``, sentence ``i`` samples from its own random stream (``[seed, i]``;
+        sentence 0 from ``seed`` itself), so its text depends neither on ``batch_size`` nor on
+        the other sentences (see :mod:`export.runtime.seeds`).
+
         An empty (or all-whitespace) sentence translates to "" with score 0, without running
         the model. A sentence longer than the model was trained on (``max_source_length``
         subword tokens) raises ValueError unless ``truncate`` cuts it to that length."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from export.serve.batcher import Batcher, BatchRunner, Job, QueueFull
@@ -63,7 +63,6 @@ class Service:
     limits: Limits
     ready: bool = False
     warm_up_error: str | None = None
-    loaded: list[str] = field(default_factory=list)
 
     def model_for(self, kind: str, name: str | None) -> ServedModel:
         """The model a request names (``name`` None: the only one of ``kind``); 404 for an
