@@ -144,17 +144,28 @@ def run_wrk(url: str, connections: int, seconds: float, bodies: str, timeout_s: 
     found = json.loads(line[len("BENCH ") :])
     ok = found["statuses"].get("200", 0)
     found["sentences_per_s"] = ok / found["seconds"]
+    found["bad"] = found["requests"] - ok + found["errors"]
     return found
 
 
-def report_direct(args, sentences: list[str], when: str) -> dict:
+def report_direct(args, sentences: list[str]) -> dict:
     found = direct_baseline(args.bundle, sentences, args.seconds, args.threads)
-    print(
-        f"direct Translator.translate, concurrency 1, {when}: {found['sentences_per_s']:.1f} "
-        f"sentences/s, p50 {found['p50_ms']:.2f} ms, p99 {found['p99_ms']:.2f} ms",
-        flush=True,
-    )
+    found["bad"] = 0
+    print(f"  direct Translator.translate, concurrency 1: {summary(found)}", flush=True)
     return found
+
+
+def summary(found: dict) -> str:
+    bad = found.get("bad", 0)
+    return (
+        f"{found['sentences_per_s']:.1f} sentences/s, p50 {found['p50_ms']:.2f} ms, "
+        f"p99 {found['p99_ms']:.2f} ms, {bad} non-200"
+    )
+
+
+def medians(runs: list[dict]) -> dict:
+    keys = ("sentences_per_s", "p50_ms", "p99_ms", "bad")
+    return {key: statistics.median(run[key] for run in runs) for key in keys}
 
 
 def main() -> None:
@@ -167,6 +178,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="per setting")
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every setting (median)")
     parser.add_argument("--overload-connections", type=int, default=1000)
     parser.add_argument("--overload-queue", type=int, default=64)
     parser.add_argument("--overload-seconds", type=float, default=30)
@@ -183,35 +195,55 @@ def main() -> None:
         for sentence in sentences:
             f.write(json.dumps({"text": sentence}, ensure_ascii=False) + "\n")
 
-    direct = report_direct(args, sentences, "before the service runs")
     concurrency = [int(c) for c in args.concurrency.split(",")]
-    table = {}
-    header = "| batching | concurrency | sentences/s | p50 ms | p99 ms | non-200 |"
-    rows = [header, "|---|---|---|---|---|---|"]
-    for label, batch in (("on (max batch 32)", 32), ("off (max batch 1)", 1)):
-        service = ServiceProcess(args.bundle, workdir, "--max-batch-size", str(batch), *threads)
-        try:
+    services = {
+        batch: ServiceProcess(args.bundle, workdir, "--max-batch-size", str(batch), *threads)
+        for batch in (32, 1)
+    }
+    labels = {32: "on (max batch 32)", 1: "off (max batch 1)"}
+    runs: dict[tuple[int, int], list[dict]] = {
+        (batch, c): [] for batch in services for c in concurrency
+    }
+    direct_runs = []
+    try:
+        # rounds, with every setting in each, so that noise from the machine hits all alike
+        for round_number in range(args.rounds):
+            print(f"round {round_number + 1} (load average {os.getloadavg()[0]:.2f})")
+            direct_runs.append(report_direct(args, sentences))
             for c in concurrency:
-                found = run_wrk(service.url + "/v1/translate", c, args.seconds, bodies)
-                table[(batch, c)] = found
-                bad = found["requests"] - found["statuses"].get("200", 0) + found["errors"]
-                rows.append(
-                    f"| {label} | {c} | {found['sentences_per_s']:.1f} | {found['p50_ms']:.2f} "
-                    f"| {found['p99_ms']:.2f} | {bad} |"
-                )
-                print(rows[-1], flush=True)
-        finally:
+                for batch, service in services.items():
+                    found = run_wrk(service.url + "/v1/translate", c, args.seconds, bodies)
+                    runs[(batch, c)].append(found)
+                    print(f"  {labels[batch]}, concurrency {c}: {summary(found)}", flush=True)
+    finally:
+        for service in services.values():
             service.stop()
+    rows = [
+        "| batching | concurrency | sentences/s | p50 ms | p99 ms | non-200 answers |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    median = {key: medians(found) for key, found in runs.items()}
+    for c in concurrency:
+        for batch in services:
+            m = median[(batch, c)]
+            rows.append(
+                f"| {labels[batch]} | {c} | {m['sentences_per_s']:.1f} | {m['p50_ms']:.2f} "
+                f"| {m['p99_ms']:.2f} | {m['bad']:.0f} |"
+            )
+    direct = medians(direct_runs)
+    rows.append(
+        f"| direct `Translator.translate` | 1 | {direct['sentences_per_s']:.1f} "
+        f"| {direct['p50_ms']:.2f} | {direct['p99_ms']:.2f} | - |"
+    )
+    print(f"medians over {args.rounds} rounds:")
     print("\n".join(rows))
-    after = report_direct(args, sentences, "after the service runs")
-    direct["p50_ms"] = (direct["p50_ms"] + after["p50_ms"]) / 2
     top = max(concurrency)
-    speedup = table[(32, top)]["sentences_per_s"] / table[(1, top)]["sentences_per_s"]
+    speedup = median[(32, top)]["sentences_per_s"] / median[(1, top)]["sentences_per_s"]
     print(f"batching at concurrency {top}: {speedup:.2f}x the sentences/s of batching off")
     if 1 in concurrency:
-        extra = table[(32, 1)]["p50_ms"] - direct["p50_ms"]
+        extra = median[(32, 1)]["p50_ms"] - direct["p50_ms"]
         print(
-            f"concurrency 1: service p50 {table[(32, 1)]['p50_ms']:.2f} ms vs direct "
+            f"concurrency 1: service p50 {median[(32, 1)]['p50_ms']:.2f} ms, direct "
             f"{direct['p50_ms']:.2f} ms ({extra:+.2f} ms)"
         )
 
