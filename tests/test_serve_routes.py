@@ -72,7 +72,7 @@ def test_health_ready_models_and_metrics(service, translation_bundle):
         assert name in text
     # the warm-up ran one batch per model before /ready said yes
     assert service.metric("serve_batch_rows_count", model="lm") >= 1
-    assert service.metric("serve_requests_total", route="/health", status="200") >= 2
+    assert service.metric("serve_requests_total", route="/health", status="200") >= 1
 
 
 @pytest.mark.parametrize(
