@@ -180,7 +180,7 @@ def test_models_are_found_by_name(service):
     assert "no translation model named 'nope'" in answer["error"]
     assert "loaded: tr (translation), tr2 (translation), lm (language_model)" in answer["error"]
     status, _, answer = service.post("/v1/generate", {"model": "tr", "prompt": "the"})
-    assert status == 404 and "no language model model named 'tr'" in answer["error"]
+    assert status == 404 and "no language_model model named 'tr'" in answer["error"]
     status, _, answer = service.get("/v1/nothing-here")
     assert status == 404 and answer == {"error": "Not Found"}
     status, _, answer = service.get("/v1/translate")

@@ -72,16 +72,12 @@ class Service:
             if len(of_kind) == 1:
                 return of_kind[0]
             if not of_kind:
-                raise ServiceError(
-                    404, f"no {kind.replace('_', ' ')} model is loaded; loaded: {self.listing()}"
-                )
+                raise ServiceError(404, f"no {kind} model is loaded; loaded: {self.listing()}")
             names = ", ".join(m.name for m in of_kind)
             raise invalid("model", f"model is required: several {kind} models are loaded ({names})")
         model = self.models.get(name)
         if model is None or model.kind.kind != kind:
-            raise ServiceError(
-                404, f"no {kind.replace('_', ' ')} model named {name!r}; loaded: {self.listing()}"
-            )
+            raise ServiceError(404, f"no {kind} model named {name!r}; loaded: {self.listing()}")
         return model
 
     def listing(self) -> str:
