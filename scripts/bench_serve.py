@@ -132,6 +132,40 @@ class ServiceProcess:
         return code
 
 
+def paired_overhead(bundle: str, url: str, sentences: list[str], rounds: int, threads) -> dict:
+    """Each sentence translated directly and through the service (one keep-alive connection),
+    alternately, ``rounds`` times: the median of the per-sentence differences is the latency
+    the service adds, free of the sentence mix that moves a p50."""
+    import http.client
+    from urllib.parse import urlparse
+
+    from export.runtime import Translator
+
+    translator = Translator.load(bundle, threads=threads)
+    address = urlparse(url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+    direct, served = [], []
+    for _ in range(rounds):
+        for sentence in sentences:
+            body = json.dumps({"text": sentence}).encode()
+            begin = time.perf_counter()
+            translator.translate([sentence])
+            direct.append(time.perf_counter() - begin)
+            begin = time.perf_counter()
+            connection.request("POST", "/v1/translate", body, {"Content-Type": "application/json"})
+            connection.getresponse().read()
+            served.append(time.perf_counter() - begin)
+    connection.close()
+    differences = [(b - a) * 1e3 for a, b in zip(direct, served)]
+    return {
+        "direct_p50_ms": statistics.median(direct) * 1e3,
+        "service_p50_ms": statistics.median(served) * 1e3,
+        "median_difference_ms": statistics.median(differences),
+        "mean_difference_ms": statistics.mean(differences),
+        "pairs": len(differences),
+    }
+
+
 def run_wrk(url: str, connections: int, seconds: float, bodies: str, timeout_s: int = 30) -> dict:
     command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:g}s"]
     command += ["--timeout", f"{timeout_s}s", "-s", LUA, url]
@@ -179,6 +213,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every setting (median)")
+    parser.add_argument("--paired-rounds", type=int, default=3, help="0: skip the paired run")
+    parser.add_argument("--paired-only", action="store_true", help="only the paired run")
     parser.add_argument("--overload-connections", type=int, default=1000)
     parser.add_argument("--overload-queue", type=int, default=64)
     parser.add_argument("--overload-seconds", type=float, default=30)
@@ -195,6 +231,24 @@ def main() -> None:
         for sentence in sentences:
             f.write(json.dumps({"text": sentence}, ensure_ascii=False) + "\n")
 
+    if args.paired_rounds:
+        service = ServiceProcess(args.bundle, workdir, *threads)
+        try:
+            paired = paired_overhead(
+                args.bundle, service.url, sentences, args.paired_rounds, args.threads
+            )
+        finally:
+            service.stop()
+        print(
+            f"paired, concurrency 1 ({paired['pairs']} pairs of the same sentence, direct then "
+            f"service): p50 direct {paired['direct_p50_ms']:.2f} ms, service "
+            f"{paired['service_p50_ms']:.2f} ms; per-sentence difference: median "
+            f"{paired['median_difference_ms']:+.2f} ms, "
+            f"mean {paired['mean_difference_ms']:+.2f} ms",
+            flush=True,
+        )
+    if args.paired_only:
+        return
     concurrency = [int(c) for c in args.concurrency.split(",")]
     services = {
         batch: ServiceProcess(args.bundle, workdir, "--max-batch-size", str(batch), *threads)
