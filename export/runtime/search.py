@@ -201,11 +201,9 @@ def iter_sample(
     shortest_max = int(max_length.min()) if batch_size else 0
     for step_index in range(int(max_length.max()) + 1):
         gone = list(cancelled()) if cancelled is not None else []
-        if eos_id is None or gone:
-            keep = ~np.isin(sentence_ids, gone)
-            if eos_id is None:  # with no EOS to force, rows at their limit just leave
-                keep &= step_index < max_length[sentence_ids]
-            keep = np.flatnonzero(keep)
+        if eos_id is None or gone:  # with no EOS to force, rows at their limit just leave
+            keep = step_index < max_length[sentence_ids] if eos_id is None else sentence_ids >= 0
+            keep = np.flatnonzero(keep & ~np.isin(sentence_ids, gone) if gone else keep)
             if len(keep) < len(sentence_ids):
                 sentence_ids, tokens, origin = sentence_ids[keep], tokens[keep], origin[keep]
                 history = history[keep]
