@@ -9,13 +9,14 @@ chunked step graph with onnxruntime.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 import numpy as np
 
 from export.runtime.bundle import read_manifest, require_keys
 from export.runtime.options import DecodingOptions, resolve_options
 from export.runtime.search import iter_sample
+from export.runtime.seeds import RowSeed
 from export.runtime.sessions import (
     STEP_SPIN_US,
     StepGraph,
@@ -216,11 +217,19 @@ class GeneratorBase:
 
     # -- generation
 
-    def _continuations(
-        self, prompts: Sequence[str], options: DecodingOptions
+    def continuations(
+        self,
+        prompts: Sequence[str],
+        options: DecodingOptions,
+        seeds: Sequence[RowSeed] | None = None,
+        cancelled: Callable[[], Collection[int]] | None = None,
     ) -> Iterator[tuple[int, str]]:
         """Sample continuations of ``prompts`` together; yield ``(prompt index, new text)``
-        whenever a piece of text is released."""
+        whenever a piece of text is released. Prompt ``i`` samples from its own random stream:
+        ``seeds[i]`` when given, else row ``i`` of ``options.seed`` (see
+        :mod:`export.runtime.seeds`), so merging prompts of separate calls (each with its own
+        seed) changes no text. ``cancelled`` is asked before every token for prompts whose
+        reader went away: they stop at once (see :func:`~export.runtime.search.iter_sample`)."""
         start, state, encoded = self._prepare(prompts)
         texts = [Continuation(self.tokenizer, ids[-1:], options.stop) for ids in encoded]
         if options.max_tokens > 0:
@@ -232,10 +241,11 @@ class GeneratorBase:
                 temperature=options.temperature,
                 top_k=options.top_k,
                 top_p=options.top_p,
-                seed=options.seed,
+                seed=options.seed if seeds is None else seeds,
                 no_repeat_ngram=options.no_repeat_ngram,
                 repetition_penalty=options.repetition_penalty,
                 context=encoded,
+                cancelled=cancelled,
             ):
                 for row, token in zip(rows.tolist(), chosen.tolist()):
                     if not texts[row].stopped:
@@ -265,7 +275,7 @@ class GeneratorBase:
         return self._stream(prompt, options)
 
     def _stream(self, prompt: str, options: DecodingOptions) -> Iterator[str]:
-        for _, piece in self._continuations([prompt], options):
+        for _, piece in self.continuations([prompt], options):
             yield piece
 
     def generate(
@@ -280,7 +290,7 @@ class GeneratorBase:
         if not prompts:
             return []
         texts = [""] * len(prompts)
-        for row, piece in self._continuations(prompts, options):
+        for row, piece in self.continuations(prompts, options):
             texts[row] += piece
         return texts
 

@@ -16,10 +16,12 @@ when the set of sentences changes, its encoder memory) accordingly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from export.runtime.seeds import RowSeed, row_generators, uniform_draws
 
 StepFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 NEG_INF = -np.inf
@@ -113,11 +115,12 @@ def choose_tokens(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | Sequence[np.random.Generator] | None = None,
 ) -> np.ndarray:
     """Pick one token per row of ``log_probs`` [rows, vocab]: the argmax when ``temperature`` is
     0, else a sample from the distribution sharpened by ``temperature`` and cut to the ``top_k``
-    most likely tokens and to the smallest set whose probability reaches ``top_p``.
+    most likely tokens and to the smallest set whose probability reaches ``top_p``. ``rng`` is
+    one Generator for all rows or one per row (each row then draws from its own stream).
     Returns int64 [rows]."""
     if temperature <= 0:
         return log_probs.argmax(axis=1).astype(np.int64)
@@ -139,7 +142,7 @@ def choose_tokens(
         np.put_along_axis(probs, order, sorted_probs, axis=1)
         probs /= probs.sum(axis=1, keepdims=True)
     cumulative = np.cumsum(probs, axis=1)
-    draws = rng.random(probs.shape[0])[:, None] * cumulative[:, -1:]
+    draws = uniform_draws(rng, probs.shape[0])[:, None] * cumulative[:, -1:]
     chosen = (cumulative <= draws).sum(axis=1)
     # Guard against rounding at the top end picking a zero-probability token.
     chosen = np.minimum(chosen, vocab - 1)
@@ -158,10 +161,11 @@ def iter_sample(
     temperature: float = 0.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    seed: int | None = None,
+    seed: int | None | Sequence[RowSeed] = None,
     no_repeat_ngram: int = 0,
     repetition_penalty: float = 1.0,
     context: Sequence[Sequence[int]] | None = None,
+    cancelled: Callable[[], Collection[int]] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Greedy search (``temperature`` 0) or sampling, one step at a time.
 
@@ -171,11 +175,16 @@ def iter_sample(
     sentences are still going, the token each chose and its log-probability. A sentence stops
     when it chooses ``eos_id`` (that token is yielded too) or reaches ``max_length``.
     ``context`` lists tokens per sentence (e.g. the prompt) that ``repetition_penalty`` also
-    counts as seen."""
+    counts as seen.
+
+    Each sentence samples from its own stream (:mod:`export.runtime.seeds`): ``seed`` is the
+    call's seed (sentence ``i`` draws from ``[seed, i]``, sentence 0 from ``seed``) or one seed
+    per sentence, so its text does not depend on the batch. ``cancelled``, if given, is asked
+    before every step for sentences to drop (their reader went away)."""
     batch_size = len(start_tokens)
     max_length = _as_limits(max_length, batch_size)
     min_length = _as_limits(min_length, batch_size)
-    rng = np.random.default_rng(seed)
+    generators = row_generators(seed, batch_size) if temperature > 0 else None
     sentence_ids = np.arange(batch_size)
     tokens = np.asarray(start_tokens, dtype=np.int64)
     origin = np.arange(batch_size, dtype=np.int64)
@@ -191,8 +200,10 @@ def iter_sample(
     longest_min = int(min_length.max()) if batch_size else 0
     shortest_max = int(max_length.min()) if batch_size else 0
     for step_index in range(int(max_length.max()) + 1):
-        if eos_id is None:  # with no EOS to force, rows at their limit just leave
-            keep = np.flatnonzero(step_index < max_length[sentence_ids])
+        gone = list(cancelled()) if cancelled is not None else []
+        if eos_id is None or gone:  # with no EOS to force, rows at their limit just leave
+            keep = step_index < max_length[sentence_ids] if eos_id is None else sentence_ids >= 0
+            keep = np.flatnonzero(keep & ~np.isin(sentence_ids, gone) if gone else keep)
             if len(keep) < len(sentence_ids):
                 sentence_ids, tokens, origin = sentence_ids[keep], tokens[keep], origin[keep]
                 history = history[keep]
@@ -214,7 +225,8 @@ def iter_sample(
             penalize_repetition(
                 log_probs, [np.union1d(s, h) for s, h in zip(seen, history)], repetition_penalty
             )
-        chosen = choose_tokens(log_probs, temperature, top_k, top_p, rng)
+        rngs = None if generators is None else [generators[i] for i in sentence_ids.tolist()]
+        chosen = choose_tokens(log_probs, temperature, top_k, top_p, rngs)
         rows = np.arange(len(chosen), dtype=np.int64)
         yield sentence_ids, chosen, log_probs[rows, chosen]
         if track_history:
@@ -242,7 +254,7 @@ def sample_search(
     temperature: float = 0.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    seed: int | None = None,
+    seed: int | None | Sequence[RowSeed] = None,
     no_repeat_ngram: int = 0,
     repetition_penalty: float = 1.0,
     context: Sequence[Sequence[int]] | None = None,

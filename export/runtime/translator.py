@@ -17,6 +17,7 @@ import numpy as np
 from export.runtime.bundle import read_manifest, require_keys
 from export.runtime.options import DecodingOptions, resolve_options
 from export.runtime.search import Hypothesis, beam_search, sample_search
+from export.runtime.seeds import RowSeed, row_seed
 from export.runtime.sessions import (
     STEP_SPIN_US,
     StepGraph,
@@ -25,6 +26,10 @@ from export.runtime.sessions import (
     io_binding_default,
 )
 from export.runtime.tokenizers import BOS_ID, EOS_ID, PAD_ID, Tokenizer, load_tokenizer
+
+
+class SourceTooLong(ValueError):
+    """A source sentence longer than the model was trained on (``max_source_length``)."""
 
 
 @dataclass
@@ -100,6 +105,10 @@ class TranslatorBase:
         Sentences go through the model ``batch_size`` at a time, sorted by length (beam search
         runs batch x beam rows per step).
 
+        With a ``seed``, sentence ``i`` samples from its own random stream (``[seed, i]``;
+        sentence 0 from ``seed`` itself), so its text depends neither on ``batch_size`` nor on
+        the other sentences (see :mod:`export.runtime.seeds`).
+
         An empty (or all-whitespace) sentence translates to "" with score 0, without running
         the model. A sentence longer than the model was trained on (``max_source_length``
         subword tokens) raises ValueError unless ``truncate`` cuts it to that length."""
@@ -108,40 +117,60 @@ class TranslatorBase:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if isinstance(sentences, str):
             raise TypeError("sentences is a list of str; wrap a single sentence in a list")
-        ids = []
-        for number, sentence in enumerate(sentences):
-            if not isinstance(sentence, str):
-                raise TypeError(f"sentence {number + 1} is a {type(sentence).__name__}, not str")
-            tokens = self.source_tokenizer.encode(sentence.strip()) if sentence.strip() else []
-            limit = self.max_source_length
-            if len(tokens) > limit:
-                if not truncate:
-                    raise ValueError(
-                        f"sentence {number + 1} has {len(tokens)} subword tokens; this model was "
-                        f"trained on at most {limit}. Split it, or pass truncate=True "
-                        "(--truncate) to cut it to the limit."
-                    )
-                tokens = tokens[:limit]
-            ids.append(tokens)
-        n_best = options.n_best
+        ids = [self.encode_source(s, number, truncate) for number, s in enumerate(sentences)]
         results: list[Translation | None] = [None] * len(ids)
         order = [i for i in sorted(range(len(ids)), key=lambda i: -len(ids[i])) if ids[i]]
         for i in range(len(ids)):
             if not ids[i]:
-                results[i] = Translation("", 0.0, [("", 0.0)] * n_best)
-        for batch_number, start in enumerate(range(0, len(order), batch_size)):
+                results[i] = self.empty_translation(options)
+        for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            seed = None if options.seed is None else options.seed + batch_number
-            hypotheses = self.search_batch([ids[i] for i in batch], options, seed)
+            # each sentence samples from its own stream, named by its place in the input, so
+            # its text depends neither on the batch size nor on the other sentences
+            seeds = [row_seed(options.seed, i) for i in batch]
+            hypotheses = self.search_batch([ids[i] for i in batch], options, seeds)
             for index, hyps in zip(batch, hypotheses):
-                texts = [(self.target_tokenizer.decode(h.tokens), h.normalized_score) for h in hyps]
-                results[index] = Translation(texts[0][0], texts[0][1], texts)
+                results[index] = self.to_translation(hyps)
         return results
 
+    def encode_source(self, sentence: str, number: int = 0, truncate: bool = False) -> list[int]:
+        """Source token ids of ``sentence`` (the ``number``-th of a call, counted from 0, for
+        messages); [] for an empty sentence. Longer than ``max_source_length``:
+        :class:`SourceTooLong` unless ``truncate``."""
+        if not isinstance(sentence, str):
+            raise TypeError(f"sentence {number + 1} is a {type(sentence).__name__}, not str")
+        tokens = self.source_tokenizer.encode(sentence.strip()) if sentence.strip() else []
+        limit = self.max_source_length
+        if len(tokens) > limit:
+            if not truncate:
+                raise SourceTooLong(
+                    f"sentence {number + 1} has {len(tokens)} subword tokens; this model was "
+                    f"trained on at most {limit}. Split it, or pass truncate=True "
+                    "(--truncate) to cut it to the limit."
+                )
+            tokens = tokens[:limit]
+        return tokens
+
+    @staticmethod
+    def empty_translation(options: DecodingOptions) -> Translation:
+        """What an empty sentence translates to, without running the model."""
+        return Translation("", 0.0, [("", 0.0)] * options.n_best)
+
+    def to_translation(self, hypotheses: Sequence[Hypothesis]) -> Translation:
+        """Detokenize one sentence's n-best list (best first)."""
+        texts = [(self.target_tokenizer.decode(h.tokens), h.normalized_score) for h in hypotheses]
+        return Translation(texts[0][0], texts[0][1], texts)
+
     def search_batch(
-        self, src_ids: list[list[int]], options: DecodingOptions, seed: int | None
+        self,
+        src_ids: list[list[int]],
+        options: DecodingOptions,
+        seeds: int | None | Sequence[RowSeed] = None,
     ) -> list[list[Hypothesis]]:
-        """Encode a batch of token lists and search; per sentence, its ``n_best`` hypotheses."""
+        """Encode a batch of token lists (none empty) and search; per sentence, its ``n_best``
+        hypotheses. Sampling: ``seeds`` gives each sentence its random stream (one seed per
+        sentence, see :mod:`export.runtime.seeds`), or is one seed for the batch;
+        ``options.seed`` is not read here."""
         lengths = np.asarray([len(s) + 1 for s in src_ids], dtype=np.int64)  # + EOS
         src = np.full((len(src_ids), int(lengths.max())), PAD_ID, dtype=np.int64)
         for row, tokens in enumerate(src_ids):
@@ -176,7 +205,7 @@ class TranslatorBase:
             temperature=options.temperature if options.sample else 0.0,
             top_k=options.top_k,
             top_p=options.top_p,
-            seed=seed,
+            seed=seeds,
             no_repeat_ngram=options.no_repeat_ngram,
             repetition_penalty=options.repetition_penalty,
             context=src_ids,
