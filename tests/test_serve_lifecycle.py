@@ -133,7 +133,7 @@ def test_bad_start_up_is_one_error_line_and_exit_2(tmp_path, lm_bundle):
         (["--bundle", edited_bundle(lm_bundle, tmp_path, "weird")], "unknown bundle kind 'weird'"),
         (
             ["--bundle", edited_bundle(lm_bundle, tmp_path, "classification")],
-            "this service does not serve classification bundles yet",
+            "lacks graphs.classifier; not a classification bundle",
         ),
         (["--bundle", f"a={lm_bundle}", "--bundle", f"a={lm_bundle}"], "two bundles are named 'a'"),
         (["--bundle", lm_bundle, "--max-batch-size", "0"], "--max-batch-size must be at least 1"),
