@@ -1,7 +1,7 @@
 """torch -> ONNX: write a bundle from any checkpoint of this toolkit (``python -m export``).
 
 :func:`export_checkpoint` reads the checkpoint and hands it to its family's exporter, by the
-checkpoint's kind: :mod:`export.translation`, :mod:`export.language_model`. The helpers they
+checkpoint's kind: :mod:`export.translation`, :mod:`export.language_model`, :mod:`export.forecasting`. The helpers they
 share are in :mod:`export.graphs`. Imports torch.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from export.graphs import DEFAULT_OPSET, QUANTIZE_CHOICES
 
-KINDS = ("translation", "language_model")
+KINDS = ("translation", "language_model", "forecasting")
 
 
 def exporter_for(kind: str) -> Callable:
@@ -25,6 +25,10 @@ def exporter_for(kind: str) -> Callable:
         from export.language_model import export_language_model
 
         return export_language_model
+    if kind == "forecasting":
+        from export.forecasting import export_forecaster
+
+        return export_forecaster
     raise ValueError(f"no exporter for model kind {kind!r} (known: {', '.join(KINDS)})")
 
 

@@ -3,15 +3,17 @@
     from export.runtime import Translator, Generator
     Translator.load("bundle/").translate(["Hola, mundo."], beam=5)
     Generator.load("bundle/").stream("Once upon", max_tokens=200, top_p=0.9)
+    Forecaster.load("bundle/").predict(history, horizon=12)
 
 Modules, ground floor first: ``bundle`` (reading and checking a bundle directory),
 ``tokenizers``, ``search`` (greedy, sampling and beam search over a step function),
 ``options`` (the decoding options every model kind shares), ``sessions`` (onnxruntime), then
-one module per model kind (``translator``, ``generator``). Nothing here imports torch, onnx or
+one module per model kind (``translator``, ``generator``, ``forecaster``). Nothing here imports torch, onnx or
 the training packages; import-linter checks it (pyproject.toml).
 """
 
 from export.runtime.bundle import BundleError, read_manifest
+from export.runtime.forecaster import Forecast, Forecaster, ForecasterBase
 from export.runtime.generator import Generator, GeneratorBase, split_into_streams
 from export.runtime.options import DecodingOptions
 from export.runtime.translator import Translation, Translator, TranslatorBase
@@ -19,6 +21,9 @@ from export.runtime.translator import Translation, Translator, TranslatorBase
 __all__ = [
     "BundleError",
     "DecodingOptions",
+    "Forecast",
+    "Forecaster",
+    "ForecasterBase",
     "Generator",
     "GeneratorBase",
     "Translation",
