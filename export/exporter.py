@@ -1,8 +1,8 @@
 """torch -> ONNX: write a bundle from any checkpoint of this toolkit (``python -m export``).
 
 :func:`export_checkpoint` reads the checkpoint and hands it to its family's exporter, by the
-checkpoint's kind: :mod:`export.translation`, :mod:`export.language_model`, :mod:`export.forecasting`. The helpers they
-share are in :mod:`export.graphs`. Imports torch.
+checkpoint's kind: :mod:`export.translation`, :mod:`export.language_model`,
+:mod:`export.forecasting`. The helpers they share are in :mod:`export.graphs`. Imports torch.
 """
 
 from __future__ import annotations

@@ -62,7 +62,9 @@ def scores(
     """Scores of forecasts against ``actual`` (same shapes, any)."""
     error = forecast - actual
     denominator = np.abs(actual) + np.abs(forecast)
-    ratio = np.where(denominator > 0, 2 * np.abs(error) / np.where(denominator > 0, denominator, 1), 0)
+    ratio = np.where(
+        denominator > 0, 2 * np.abs(error) / np.where(denominator > 0, denominator, 1), 0
+    )
     result = {
         "mase": float(np.abs(error).mean() / scale),
         "smape": float(100 * ratio.mean()),

@@ -23,6 +23,13 @@ class ForecastConfig(TrainingConfig):
     label_smoothing: float = option(0.0, "unused by forecasting", minimum=0, below=1)
     eval_every: int = option(100, "evaluate (validation backtest) every N updates", minimum=1)
     log_every: int = option(20, "write a train line to metrics.jsonl every N updates", minimum=1)
+    threads: int = option(
+        1,
+        "CPU threads for torch (0: torch's default). 1 by default: a small forecaster's "
+        "updates take milliseconds, and on a busy machine a second thread waiting for a core "
+        "made them 50 times slower",
+        minimum=0,
+    )
     lr_patience: int = option(
         3, "plateau: evaluations without improvement before a decay", minimum=0
     )

@@ -66,7 +66,9 @@ def read_series(path: str, spec: DataSpec) -> list[Series]:
     groups: dict[str, list] = {}
     for line, row in rows:
         if len(row) != len(header):
-            raise ValueError(f"{path}: line {line}: {len(row)} fields, the header has {len(header)}")
+            raise ValueError(
+                f"{path}: line {line}: {len(row)} fields, the header has {len(header)}"
+            )
         if not any(cell.strip() for cell in row):
             continue
         raw_time = row[time_index]
@@ -203,3 +205,24 @@ def describe(path: str, series: list[Series]) -> str:
         f"{path}: {what}, {steps:,} {freq} steps; {gaps} missing time stamps inserted, "
         f"{missing} missing values filled by linear interpolation"
     )
+
+
+def add_data_arguments(parser) -> None:
+    """The data flags of ``evaluate`` and ``predict``: as ``train``'s, defaulting to the
+    bundle's."""
+    group = parser.add_argument_group("data (default: as the bundle was trained)")
+    for name, help_text in (
+        ("time_column", "the time column"),
+        ("target", "the column to forecast"),
+        ("covariates", "comma-separated covariate columns"),
+        ("series_column", "the column naming each series"),
+        ("freq", "the grid (month, D, H, ..., or a number)"),
+    ):
+        group.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=help_text)
+
+
+def spec_from_arguments(args, manifest: dict) -> DataSpec:
+    """The columns to read: the flags given, else the bundle's training config."""
+    trained = DataSpec.from_config(manifest.get("config", {}))
+    given = {k: getattr(args, k) for k in DataSpec.__dataclass_fields__}
+    return DataSpec(**{k: v if v is not None else getattr(trained, k) for k, v in given.items()})

@@ -98,7 +98,9 @@ class ForecastTask:
         for s in self.splits:
             scaled = self.scalers[s.name].transform(s.values)
             train.append(make_windows(s, scaled, self.transform, config, s.valid_start))
-            valid.append(make_windows(s, scaled, self.transform, config, len(s.values), s.valid_start))
+            valid.append(
+                make_windows(s, scaled, self.transform, config, len(s.values), s.valid_start)
+            )
         self.train_inputs = np.concatenate([w[0] for w in train]).astype(np.float32)
         self.train_targets = np.concatenate([w[1] for w in train]).astype(np.float32)
         self.valid_inputs = np.concatenate([w[0] for w in valid]).astype(np.float32)

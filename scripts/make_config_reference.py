@@ -50,12 +50,14 @@ def table(config_class, skip=()) -> list[str]:
 
 def families() -> list[tuple[str, type]]:
     """(section title, config class) of every model family."""
+    from forecast.config import ForecastConfig
     from generate.config import LanguageModelConfig
     from seq2seq.config import TranslationConfig
 
     return [
         ("Translation (`python -m seq2seq.train`)", TranslationConfig),
         ("Language models (`python -m generate.train`)", LanguageModelConfig),
+        ("Forecasting (`python -m forecast.train`)", ForecastConfig),
     ]
 
 

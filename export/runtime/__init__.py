@@ -8,8 +8,8 @@
 Modules, ground floor first: ``bundle`` (reading and checking a bundle directory),
 ``tokenizers``, ``search`` (greedy, sampling and beam search over a step function),
 ``options`` (the decoding options every model kind shares), ``sessions`` (onnxruntime), then
-one module per model kind (``translator``, ``generator``, ``forecaster``). Nothing here imports torch, onnx or
-the training packages; import-linter checks it (pyproject.toml).
+one module per model kind (``translator``, ``generator``, ``forecaster``). Nothing here
+imports torch, onnx or the training packages; import-linter checks it (pyproject.toml).
 """
 
 from export.runtime.bundle import BundleError, read_manifest
