@@ -9,6 +9,7 @@ imports numpy and the standard library only (``forecast.predict`` runs on the ba
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from collections import Counter
@@ -150,7 +151,9 @@ class TimeAxis:
             gaps = Counter(round(b.number - a.number, 9) for a, b in zip(stamps, stamps[1:]))
             return Frequency("number", gaps.most_common(1)[0][0])
         moments = [s.moment for s in stamps]
-        if len({(m.day, m.time()) for m in moments}) == 1:  # whole months: count in months
+        month_ends = all(m.day == calendar.monthrange(m.year, m.month)[1] for m in moments)
+        same_day = len({m.day for m in moments}) == 1 or month_ends
+        if same_day and len({m.time() for m in moments}) == 1:  # whole months: count in months
             gaps = Counter(month_index(b) - month_index(a) for a, b in zip(moments, moments[1:]))
             return Frequency("month", float(gaps.most_common(1)[0][0]))
         gaps = Counter((b - a).total_seconds() for a, b in zip(moments, moments[1:]))
@@ -170,7 +173,12 @@ class TimeAxis:
                 continue
             if self.freq.unit == "month":
                 index = month_index(last.moment) + int(round(k * self.freq.step))
-                moment = last.moment.replace(year=index // 12, month=index % 12 + 1)
+                year, month = index // 12, index % 12 + 1
+                # month ends stay month ends (Jan 31 -> Feb 28 -> Mar 31)
+                day = min(last.moment.day, calendar.monthrange(year, month)[1])
+                if last.moment.day == calendar.monthrange(last.moment.year, last.moment.month)[1]:
+                    day = calendar.monthrange(year, month)[1]
+                moment = last.moment.replace(year=year, month=month, day=day)
             else:
                 moment = last.moment + dt.timedelta(seconds=k * self.freq.step)
             out.append(self.write(moment))

@@ -51,6 +51,13 @@ def test_numbers_days_and_gzip_and_several_series(tmp_path):
     assert a.axis.after(a.last, 1) == ["2021-01-04"]
 
 
+def test_month_end_dates_are_monthly(tmp_path):
+    path = write(tmp_path, "t,v\n2021-01-31,1\n2021-02-28,2\n2021-03-31,3\n2021-04-30,4\n")
+    (series,) = read_series(path, DataSpec())
+    assert series.axis.freq.describe() == "monthly"
+    assert series.axis.after(series.last, 2) == ["2021-05-31", "2021-06-30"]
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
