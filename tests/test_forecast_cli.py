@@ -200,3 +200,30 @@ def test_several_series_train_one_global_model(tmp_path):
         sys.stdout = stdout
     rows = list(csv.DictReader(io.StringIO(capture.getvalue())))
     assert [r["series"] for r in rows] == ["north"] * 6 + ["south"] * 6
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_processes_take_the_updates_of_one_process_accumulating_two(data_file, tmp_path):
+    """torchrun: 2 ranks of batch 8 give the losses and weights of 1 process accumulating 2."""
+    from seq2seq.core.checkpoint import load_checkpoint
+
+    two, one = tmp_path / "two", tmp_path / "one"
+    common = ["--data", data_file, "--max-steps", "6", "--no-export", *FLAGS]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run(
+        [*launch, "-m", "forecast.train", "--out", str(two), *common],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert train_main(["--out", str(one), "--accumulate", "2", *common]) == 0
+    for a, b in zip(read_metrics(two), read_metrics(one), strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+    a, b = load_checkpoint(str(two / "last.pt"))["model"], load_checkpoint(str(one / "last.pt"))
+    for name, tensor in a.items():
+        np.testing.assert_allclose(tensor.numpy(), b["model"][name].numpy(), rtol=1e-4, atol=1e-5)
