@@ -117,22 +117,24 @@ class WindowTransform:
     def invert(
         self, history: np.ndarray, predicted: np.ndarray, spread: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Scaled forecasts [horizon, channels] from the network's ``predicted`` values (and
-        their standard deviations ``spread``, same shape) after ``history`` [time, channels].
-        A seasonal difference is integrated step by step; its variance adds up the same way
-        (steps assumed independent)."""
+        """Scaled forecasts [..., horizon, channels] from the network's ``predicted`` values
+        (and their standard deviations ``spread``, same shape) after ``history`` [..., time,
+        channels] (leading axes: rows, all inverted at once). A seasonal difference is
+        integrated step by step; its variance adds up the same way (steps assumed
+        independent)."""
         if self.kind == "level":
-            return predicted + history[-1], spread
+            return predicted + history[..., -1:, :], spread
         if self.kind == "none":
             return predicted, spread
         m = self.period
-        values = np.concatenate([history[-m:], np.zeros_like(predicted)])
+        values = np.concatenate([history[..., -m:, :], np.zeros_like(predicted)], axis=-2)
         variance = np.zeros_like(values) if spread is not None else None
-        for k in range(len(predicted)):
-            values[m + k] = values[k] + predicted[k]
+        for k in range(predicted.shape[-2]):
+            values[..., m + k, :] = values[..., k, :] + predicted[..., k, :]
             if variance is not None:
-                variance[m + k] = variance[k] + spread[k] ** 2
-        return values[m:], None if variance is None else np.sqrt(variance[m:])
+                variance[..., m + k, :] = variance[..., k, :] + spread[..., k, :] ** 2
+        deviation = None if variance is None else np.sqrt(variance[..., m:, :])
+        return values[..., m:, :], deviation
 
 
 @dataclass
@@ -223,17 +225,20 @@ class ForecasterBase:
             raise ValueError(f"{len(histories)} histories but {len(names)} series names")
         prepared = [self._prepare(h, n) for h, n in zip(histories, names)]
         means, spreads = self._run([inputs for _, _, inputs in prepared], horizon)
-        results = []
-        for row, (scaler, scaled, _) in enumerate(prepared):
-            spread = spreads[row] if spreads is not None else None
-            values, deviation = self.transform.invert(scaled, means[row], spread)
-            point = scaler.inverse(values)
-            lower = upper = None
-            if deviation is not None:
-                z = NORMAL_QUANTILES[self.coverage] * deviation * scaler.scale
-                lower, upper = (point - z)[:, 0], (point + z)[:, 0]
-            results.append(Forecast(point[:, 0], lower, upper, point))
-        return results
+        # every row at once: the last season (or value) of each scaled history, and its scaler
+        tails = np.stack([tail for _, tail, _ in prepared])
+        shift = np.stack([scaler.shift for scaler, _, _ in prepared])[:, None, :]
+        scale = np.stack([scaler.scale for scaler, _, _ in prepared])[:, None, :]
+        values, deviation = self.transform.invert(tails, means, spreads)
+        points = values * scale + shift
+        lower = upper = [None] * len(points)
+        if deviation is not None:
+            z = NORMAL_QUANTILES[self.coverage] * deviation * scale
+            lower, upper = (points - z)[:, :, 0], (points + z)[:, :, 0]
+        return [
+            Forecast(point[:, 0], low, high, point)
+            for point, low, high in zip(points, lower, upper)
+        ]
 
     def _prepare(self, history, name):
         values = np.asarray(history, dtype=np.float64)
@@ -248,8 +253,10 @@ class ForecasterBase:
         if not np.isfinite(values).all():
             raise ValueError("a history holds NaN or infinite values; fill them first")
         scaler = self.scaler_for(name, values)
-        scaled = scaler.transform(values)
-        return scaler, scaled, self.transform.inputs(scaled, self.context_length)
+        # only the steps the network reads (and the season before them) need scaling
+        scaled = scaler.transform(values[-(self.context_length + self.transform.warmup) :])
+        inputs = self.transform.inputs(scaled, self.context_length)  # checks the length
+        return scaler, scaled[-max(1, self.transform.warmup) :], inputs
 
     def _run(self, inputs: list[np.ndarray], horizon: int):
         """Network outputs for every row: means [rows, horizon, channels] and spreads (or
