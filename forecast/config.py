@@ -21,6 +21,12 @@ class ForecastConfig(TrainingConfig):
     # --- training loop: values that suit small series ---
     learning_rate: float = option(3e-3, "peak learning rate", above=0)
     label_smoothing: float = option(0.0, "unused by forecasting", minimum=0, below=1)
+    max_steps: int = option(
+        3000,
+        "stop after this many updates (0: no limit); small series overfit long before",
+        minimum=0,
+    )
+    patience: int = option(8, "early stopping: evaluations without improvement (0: off)", minimum=0)
     eval_every: int = option(100, "evaluate (validation backtest) every N updates", minimum=1)
     log_every: int = option(20, "write a train line to metrics.jsonl every N updates", minimum=1)
     threads: int = option(
