@@ -68,6 +68,70 @@ def sarima(order, seasonal):
     return forecast
 
 
+DARTS_WORKER = r"""
+import json, sys, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from darts import TimeSeries
+from darts.models import RNNModel
+request = json.load(sys.stdin)
+values = np.asarray(request["values"], dtype=np.float32)
+fit_end, horizon, context = request["fit_end"], request["horizon"], request["context"]
+series = TimeSeries.from_values(values)
+from darts.dataprocessing.transformers import Scaler
+scaler = Scaler().fit(series[:fit_end])
+scaled = scaler.transform(series)
+model = RNNModel(model="GRU", input_chunk_length=context, output_chunk_length=1,
+                 training_length=context + horizon, hidden_dim=64, n_rnn_layers=1,
+                 n_epochs=request["epochs"], batch_size=32, random_state=1,
+                 pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False,
+                                    "logger": False, "enable_model_summary": False})
+started = time.perf_counter()
+model.fit(scaled[:fit_end], verbose=False)
+fit_seconds = time.perf_counter() - started
+forecasts = []
+for origin in request["origins"]:
+    f = model.predict(horizon, series=scaled[:origin], verbose=False)
+    forecasts.append(scaler.inverse_transform(f).values()[:, 0].tolist())
+def rate(histories):
+    model.predict(horizon, series=histories, verbose=False)
+    calls, begun = 0, time.perf_counter()
+    while time.perf_counter() - begun < 3.0:
+        model.predict(horizon, series=histories, verbose=False)
+        calls += 1
+    return calls * len(histories) / (time.perf_counter() - begun)
+histories = [scaled[:o] for o in request["origins"]]
+batch = [histories[k % len(histories)] for k in range(256)]
+print(json.dumps({"forecasts": forecasts, "fit_seconds": fit_seconds,
+                  "one": rate(histories[:1]), "batch_256": rate(batch)}))
+"""
+
+
+def run_darts(python: str, values, fit_end: int, origins, horizon: int, context: int) -> dict:
+    """darts RNNModel (GRU, output chunk 1: autoregressive) at the toolkit's context and
+    horizon, fitted on the same steps the toolkit saw, in its own Python environment."""
+    import subprocess
+
+    request = {
+        "values": [float(v) for v in values],
+        "fit_end": fit_end,
+        "origins": list(origins),
+        "horizon": horizon,
+        "context": context,
+        "epochs": 60,
+    }
+    done = subprocess.run(
+        [python, "-c", DARTS_WORKER],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"darts failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def speed(forecaster, histories, horizon: int, seconds: float = 3.0) -> float:
     """Series per second of ``forecaster.predict_many`` over ``histories``."""
     forecaster.predict_many(histories, horizon)  # warm-up
@@ -78,7 +142,7 @@ def speed(forecaster, histories, horizon: int, seconds: float = 3.0) -> float:
     return calls * len(histories) / (time.perf_counter() - started)
 
 
-def run_series(name: str, out_dir: str, minutes: float) -> dict:
+def run_series(name: str, out_dir: str, minutes: float, darts_python: str | None) -> dict:
     import torch
 
     from export.runtime import Forecaster
@@ -129,6 +193,27 @@ def run_series(name: str, out_dir: str, minutes: float) -> dict:
         )
     )
     batch = [histories[k % len(histories)] for k in range(256)]
+    darts = None
+    if darts_python:
+        from forecast.backtest import scores, series_windows
+
+        target = series[0].values[:, 0]
+        windows = series_windows(target, horizon, fraction, period)
+        fit_end = len(target) - int(round(fraction * len(target)))
+        darts = run_darts(
+            darts_python, target, fit_end, windows.origins, horizon, config.context_length
+        )
+        forecasts = np.asarray(darts.pop("forecasts"))
+        darts_scores = scores(windows.actual, forecasts, windows.scale)
+        results["darts RNNModel"] = {**darts_scores, "fit_seconds": darts["fit_seconds"]}
+    rates = {
+        "onnx_one": round(speed(onnx, histories[:1], horizon)),
+        "torch_one": round(speed(reference, histories[:1], horizon)),
+        "onnx_batch_256": round(speed(onnx, batch, horizon)),
+        "torch_batch_256": round(speed(reference, batch, horizon)),
+    }
+    if darts:
+        rates.update(darts_one=round(darts["one"], 1), darts_batch_256=round(darts["batch_256"], 1))
     return {
         "label": label,
         "train_seconds": round(train_seconds, 1),
@@ -137,12 +222,7 @@ def run_series(name: str, out_dir: str, minutes: float) -> dict:
         "smape": {k: round(v["smape"], 3) for k, v in results.items()},
         "torch_model_mase": round(torch_results["model"]["mase"], 3),
         "onnx_torch_max_difference": difference,
-        "series_per_second": {
-            "onnx_one": round(speed(onnx, histories[:1], horizon)),
-            "torch_one": round(speed(reference, histories[:1], horizon)),
-            "onnx_batch_256": round(speed(onnx, batch, horizon)),
-            "torch_batch_256": round(speed(reference, batch, horizon)),
-        },
+        "series_per_second": rates,
     }
 
 
@@ -151,12 +231,18 @@ def main() -> int:
     parser.add_argument("--out", default=os.path.join("runs", "bench-forecast"))
     parser.add_argument("--series", default="co2,sunspots")
     parser.add_argument("--minutes", type=float, default=0, help="training budget (0: config)")
+    parser.add_argument(
+        "--darts-python",
+        default=None,
+        help="a Python with darts installed (its own environment, never a dependency): adds "
+        "darts RNNModel at the same context and horizon",
+    )
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}", flush=True)
     print(f"command: {' '.join(sys.argv)}", flush=True)
     report = {}
     for name in args.series.split(","):
-        report[name] = run_series(name, args.out, args.minutes)
+        report[name] = run_series(name, args.out, args.minutes, args.darts_python)
         print(json.dumps({name: report[name]}, indent=2), flush=True)
     methods = list(next(iter(report.values()))["mase"])
     print("\n| series | " + " | ".join(methods) + " |")
