@@ -120,7 +120,7 @@ def test_the_exporter_command_writes_the_same_forecasts(trained_run, tmp_path, d
     history = np.column_stack([np.linspace(100, 150, 40), np.full(40, 5.0)])
     first = Forecaster.load(str(trained_run / "bundle")).predict(history, 7)
     second = Forecaster.load(str(out)).predict(history, 7)
-    np.testing.assert_array_equal(first.forecast, second.forecast)
+    np.testing.assert_allclose(first.forecast, second.forecast, rtol=1e-6)
 
 
 def test_predict_and_evaluate_run_without_torch(trained_run, data_file, no_torch_env):
