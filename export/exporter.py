@@ -2,8 +2,8 @@
 
 :func:`export_checkpoint` reads the checkpoint and hands it to its family's exporter, by the
 checkpoint's kind: :mod:`export.translation`, :mod:`export.language_model`,
-:mod:`export.classification`. The helpers they share are in :mod:`export.graphs`. Imports
-torch.
+:mod:`export.classification`, :mod:`export.forecasting`. The helpers they share are in
+:mod:`export.graphs`. Imports torch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from export.graphs import DEFAULT_OPSET, QUANTIZE_CHOICES
 
-KINDS = ("translation", "language_model", "classification")
+KINDS = ("translation", "language_model", "classification", "forecasting")
 
 
 def exporter_for(kind: str) -> Callable:
@@ -30,6 +30,10 @@ def exporter_for(kind: str) -> Callable:
         from export.classification import export_classifier
 
         return export_classifier
+    if kind == "forecasting":
+        from export.forecasting import export_forecaster
+
+        return export_forecaster
     raise ValueError(f"no exporter for model kind {kind!r} (known: {', '.join(KINDS)})")
 
 

@@ -51,6 +51,7 @@ def table(config_class, skip=()) -> list[str]:
 def families() -> list[tuple[str, type]]:
     """(section title, config class) of every model family."""
     from classify.config import ClassifierConfig
+    from forecast.config import ForecastConfig
     from generate.config import LanguageModelConfig
     from seq2seq.config import TranslationConfig
 
@@ -58,6 +59,7 @@ def families() -> list[tuple[str, type]]:
         ("Translation (`python -m seq2seq.train`)", TranslationConfig),
         ("Language models (`python -m generate.train`)", LanguageModelConfig),
         ("Text classification (`python -m classify.train`)", ClassifierConfig),
+        ("Forecasting (`python -m forecast.train`)", ForecastConfig),
     ]
 
 

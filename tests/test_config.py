@@ -162,6 +162,12 @@ def test_every_shipped_config_loads_without_unknown_keys(path):
     from generate.config import LanguageModelConfig
 
     data = load_yaml(str(path))
+    if "horizon" in data:  # a forecaster: a fixed number of updates, the last 20% held out
+        from forecast.config import ForecastConfig
+
+        config = update_config(ForecastConfig(), data, str(path))
+        assert config.max_steps and config.test_fraction == 0.2
+        return
     config_class = LanguageModelConfig if "level" in data else TranslationConfig
     if "pooling" in data:
         config_class = ClassifierConfig

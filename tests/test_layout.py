@@ -17,7 +17,7 @@ import pytest
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("export", "seq2seq", "generate", "classify")
+PACKAGES = ("export", "seq2seq", "generate", "classify", "forecast")
 MAX_LINES = 450
 
 
@@ -169,7 +169,7 @@ def test_no_private_name_is_imported_across_packages():
 def test_importing_a_package_imports_nothing_heavy():
     code = (
         "import sys\n"
-        "import export, export.runtime, seq2seq, seq2seq.core, generate, classify\n"
+        "import export, export.runtime, seq2seq, seq2seq.core, generate, classify, forecast\n"
         "heavy = [m for m in ('torch', 'onnx', 'yaml', 'sacrebleu', 'matplotlib') "
         "if m in sys.modules]\n"
         "print(','.join(heavy))\n"

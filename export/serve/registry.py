@@ -6,10 +6,11 @@ routes) and one entry here."""
 from __future__ import annotations
 
 from export.serve.classify import CLASSIFICATION
+from export.serve.forecast import FORECASTING
 from export.serve.generate import LANGUAGE_MODEL
 from export.serve.service import ServedKind
 from export.serve.translate import TRANSLATION
 
 SERVED_KINDS: dict[str, ServedKind] = {
-    kind.kind: kind for kind in (TRANSLATION, LANGUAGE_MODEL, CLASSIFICATION)
+    kind.kind: kind for kind in (TRANSLATION, LANGUAGE_MODEL, CLASSIFICATION, FORECASTING)
 }
