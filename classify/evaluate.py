@@ -16,7 +16,7 @@ import json
 import sys
 import time
 
-from seq2seq.core.cli import run_command
+from seq2seq.core.cli import add_runtime_arguments, run_command
 
 
 def main(argv=None) -> int:
@@ -38,12 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("--label-column", default=None, help="default: the training one")
     parser.add_argument("--plot", default=None, metavar="FILE.png", help="draw the matrix")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per model call")
-    parser.add_argument(
-        "--device", default="cpu", choices=["cpu", "cuda"], help="cuda needs onnxruntime-gpu"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: onnxruntime's)"
-    )
+    add_runtime_arguments(parser)
     args = parser.parse_args(argv)
     return run_command(lambda: evaluate(args))
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from seq2seq.core.cli import open_input, open_output, read_stream_lines, run_command
+from seq2seq.core.cli import (
+    add_runtime_arguments,
+    open_input,
+    open_output,
+    read_stream_lines,
+    run_command,
+)
 
 
 def main(argv=None) -> int:
@@ -29,12 +35,7 @@ def main(argv=None) -> int:
         "--threshold", type=float, default=None, help="only labels with at least this probability"
     )
     parser.add_argument("--batch-size", type=int, default=64, help="texts per model call")
-    parser.add_argument(
-        "--device", default="cpu", choices=["cpu", "cuda"], help="cuda needs onnxruntime-gpu"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: onnxruntime's)"
-    )
+    add_runtime_arguments(parser)
     args = parser.parse_args(argv)
     return run_command(lambda: predict(args))
 

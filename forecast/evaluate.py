@@ -15,7 +15,7 @@ import json
 import sys
 import time
 
-from seq2seq.core.cli import run_command
+from seq2seq.core.cli import add_runtime_arguments, run_command
 
 
 def main(argv=None) -> int:
@@ -39,8 +39,7 @@ def main(argv=None) -> int:
     parser.add_argument("--season", type=int, default=None, help="default: the model's period")
     parser.add_argument("--no-ets", action="store_true", help="skip the ETS baseline")
     parser.add_argument("--plot", default=None, metavar="FILE.png", help="draw the backtest")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=None, help="default: onnxruntime's")
+    add_runtime_arguments(parser)
     add_data_arguments(parser)
     args = parser.parse_args(argv)
     return run_command(lambda: evaluate(args))

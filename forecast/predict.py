@@ -13,7 +13,7 @@ import argparse
 import csv
 import sys
 
-from seq2seq.core.cli import run_command
+from seq2seq.core.cli import add_runtime_arguments, run_command
 
 
 def main(argv=None) -> int:
@@ -27,8 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--bundle", required=True, help="forecaster bundle directory")
     parser.add_argument("--data", required=True, help="CSV file with the history")
     parser.add_argument("--horizon", type=int, default=None, help="default: the model's")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=None, help="default: onnxruntime's")
+    add_runtime_arguments(parser)
     add_data_arguments(parser)
     args = parser.parse_args(argv)
     return run_command(lambda: predict(args))

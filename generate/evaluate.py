@@ -15,7 +15,7 @@ import json
 import sys
 import time
 
-from seq2seq.core.cli import run_command
+from seq2seq.core.cli import add_runtime_arguments, run_command
 
 
 def main(argv=None) -> int:
@@ -34,15 +34,7 @@ def main(argv=None) -> int:
         help="rows read side by side (training validates with eval_streams, "
         "16 by default; fewer: slower, slightly more exact)",
     )
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        choices=["cpu", "cuda"],
-        help="where to run (cuda needs onnxruntime-gpu)",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: onnxruntime's)"
-    )
+    add_runtime_arguments(parser)
     args = parser.parse_args(argv)
     return run_command(lambda: evaluate(args))
 

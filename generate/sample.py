@@ -13,7 +13,12 @@ import glob
 import os
 import sys
 
-from seq2seq.core.cli import add_decoding_arguments, decoding_options_from_args, run_command
+from seq2seq.core.cli import (
+    add_decoding_arguments,
+    add_runtime_arguments,
+    decoding_options_from_args,
+    run_command,
+)
 
 RUNS = "runs"
 
@@ -48,15 +53,7 @@ def parse_args(argv):
         help=f"bundle directory (default: the newest language-model bundle under ./{RUNS})",
     )
     add_decoding_arguments(parser, "language_model", max_tokens=500, temperature=0.8)
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        choices=["cpu", "cuda"],
-        help="where to run (cuda needs onnxruntime-gpu)",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: onnxruntime's)"
-    )
+    add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
 

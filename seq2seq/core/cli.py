@@ -59,6 +59,20 @@ def quiet_broken_pipe() -> int:
     return EXIT_OK
 
 
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--threads``: where a command runs a bundle (every command that runs
+    one takes them, with the same meaning)."""
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="where to run the bundle (cuda needs onnxruntime-gpu)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: onnxruntime's)"
+    )
+
+
 @contextlib.contextmanager
 def open_input(path: str):
     """A binary stream of ``path`` (``-``: standard input, left open afterwards), or
