@@ -24,9 +24,11 @@ from seq2seq.core.cli import TrainCommand
 
 DEMO_OUT = os.path.join("runs", "demo-classifier")
 DEMO_SETTINGS = {
-    # about 5,000 short texts: a smaller vocabulary, and early evaluations to pick best.pt
+    # about 5,000 short texts: a smaller vocabulary, early evaluations to pick best.pt, and a
+    # stop once 1,000 updates bring nothing (it overfits after about 1,000 updates)
     "subword_vocab_size": 4000,
     "eval_every": 100,
+    "patience": 10,
     "max_minutes": 3.0,
 }
 
