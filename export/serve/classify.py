@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from export.runtime import Classifier, Prediction
 from export.serve.errors import invalid
-from export.serve.request_body import optional_str, read_json, texts
+from export.serve.request_body import only_fields, optional_str, read_json, texts
 from export.serve.service import ServedKind
 
 REQUEST_FIELDS = ("model", "text", "top_k", "threshold")
@@ -71,11 +71,7 @@ async def classify(request) -> JSONResponse:
     body = await read_json(request, service.limits.max_body_bytes)
     model = service.model_for("classification", optional_str(body, "model"))
     classifier: Classifier = model.runtime
-    unknown = sorted(set(body) - set(REQUEST_FIELDS))
-    if unknown:
-        raise invalid(
-            unknown[0], f"unknown field {unknown[0]!r}; fields: {', '.join(REQUEST_FIELDS)}"
-        )
+    only_fields(body, REQUEST_FIELDS)
     sentences, _ = texts(body, "text", service.limits.max_queue_rows)
     group = (top_k_of(body, len(classifier.labels)), threshold_of(body))
     found = await service.run(model, group, [(len(text), text) for text in sentences])

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from export.runtime import Forecast, Forecaster
 from export.serve.errors import invalid, too_large
-from export.serve.request_body import optional_str, read_json
+from export.serve.request_body import only_fields, optional_str, read_json
 from export.serve.service import ServedKind
 
 REQUEST_FIELDS = ("model", "horizon", "history", "name", "histories", "names")
@@ -146,11 +146,7 @@ async def forecast(request) -> JSONResponse:
     body = await read_json(request, service.limits.max_body_bytes)
     model = service.model_for("forecasting", optional_str(body, "model"))
     forecaster: Forecaster = model.runtime
-    unknown = sorted(set(body) - set(REQUEST_FIELDS))
-    if unknown:
-        raise invalid(
-            unknown[0], f"unknown field {unknown[0]!r}; fields: {', '.join(REQUEST_FIELDS)}"
-        )
+    only_fields(body, REQUEST_FIELDS)
     horizon = horizon_of(body, forecaster)
     series = requested_series(body, forecaster, service.limits.max_queue_rows)
     found = await service.run(model, horizon, [(len(h), (h, name)) for h, name in series])

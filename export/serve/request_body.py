@@ -29,6 +29,14 @@ async def read_json(request, max_bytes: int) -> dict:
     return data
 
 
+def only_fields(body: dict, fields: tuple[str, ...]) -> None:
+    """422 naming the first key of ``body`` that is not one of ``fields`` (a typo is refused,
+    not ignored)."""
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise invalid(unknown[0], f"unknown field {unknown[0]!r}; fields: {', '.join(fields)}")
+
+
 def optional_str(body: dict, name: str) -> str | None:
     value = body.get(name)
     if value is not None and not isinstance(value, str):
